@@ -118,7 +118,10 @@ class SLOViewSet(AuditedModelViewSet):
     def check_create(self, serializer):
         require(self.request.user, "change", serializer.validated_data["service"], "the service")
 
-    check_update = check_create
+    def check_update(self, serializer):
+        service = serializer.validated_data.get("service")
+        if service is not None and service != serializer.instance.service:
+            require(self.request.user, "change", service, "the new service")
 
 
 class IntegrationViewSet(AuditedModelViewSet):

@@ -13,8 +13,10 @@ class CapabilityPermission(BasePermission):
     def has_permission(self, request, view) -> bool:
         if not (request.user and request.user.is_authenticated):
             return False
+        if view.action is None or view.action == "metadata":
+            return True  # an unmapped method gets its 405; OPTIONS only describes
         return view.action in view.capabilities
 
     def has_object_permission(self, request, view, obj) -> bool:
-        capability = view.capabilities[view.action]
+        capability = view.capabilities.get(view.action, "view")
         return view.has_capability(request.user, capability, obj)

@@ -36,6 +36,7 @@ class AuditLogViewSet(CapabilityViewSetMixin, viewsets.ReadOnlyModelViewSet):
     """The audit log, read-only: entries about what you can see, and your own actions."""
 
     serializer_class = AuditLogSerializer
+    queryset = AuditLog.objects.none()  # for the schema; get_queryset restricts
     capabilities = {"list": "view", "retrieve": "view"}
     filterset_fields = ["action", "object_type", "object_id", "actor", "via", "request_id"]
     search_fields = ["object_repr", "actor_repr", "action"]
