@@ -8,6 +8,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from incidents import housekeeping as chores
+from incidents import live
+from incidents.timeline import incident_audiences
 
 
 @shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=3)
@@ -15,3 +17,13 @@ def housekeeping() -> dict:
     """Expire alerts past their end time, auto-resolve emptied incidents, flag stale ones."""
     report = chores.run(timezone.now(), timedelta(hours=settings.INCIDENT_STALE_AFTER_HOURS))
     return asdict(report)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def publish_live(items: list) -> None:
+    """Push incident and timeline events to the sockets allowed to see them (the audience
+    is read here, after commit, so incidents opened in that transaction have services)."""
+    audiences = incident_audiences({incident_id for _event, incident_id in items})
+    live.publish_many(
+        [(event, incident_id, audiences.get(incident_id, [])) for event, incident_id in items]
+    )
