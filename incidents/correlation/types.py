@@ -7,6 +7,8 @@ from enum import StrEnum
 
 IncidentId = int | str
 
+PENDING = "pending"  # status of a candidate group waiting for a rule's minimum alert count
+
 
 class Action(StrEnum):
     ATTACH = "attach"  # join an open incident
@@ -14,6 +16,7 @@ class Action(StrEnum):
     REOPEN = "reopen"  # bring a recently resolved incident back (flapping)
     KEEP = "keep"  # already attached where it belongs: nothing to do
     IGNORE = "ignore"  # a resolution for an alert that never opened anything
+    HOLD = "hold"  # wait as a candidate: the matching rule needs more alerts first
 
 
 @dataclass(frozen=True)
@@ -33,10 +36,18 @@ class AlertFacts:
     group_key: str = ""
     incident_id: IncidentId | None = None
 
+    @property
+    def summary(self) -> str:
+        return self.annotations.get("summary", "") or self.annotations.get("description", "")
+
 
 @dataclass
 class IncidentFacts:
-    """What correlation needs to know of an incident; updated in memory during a batch."""
+    """What correlation needs to know of an incident; updated in memory during a batch.
+
+    A rule's candidate group (alerts waiting for ``min_alerts``) is represented the same
+    way with ``status == "pending"``; it is not open, so only the rule strategy sees it.
+    """
 
     id: IncidentId
     status: str
@@ -47,17 +58,38 @@ class IncidentFacts:
     alert_names: set[str] = field(default_factory=set)
     fingerprints: set[str] = field(default_factory=set)
     resolved_at: datetime | None = None
+    origin_service: str | None = None
+    alert_count: int = 0
+    summaries: set[str] = field(default_factory=set)
+    pending_alert_ids: list[IncidentId] = field(default_factory=list)
+    rule: str = ""
 
     @property
     def is_open(self) -> bool:
-        return self.status != "resolved"
+        return self.status not in ("resolved", PENDING)
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status == PENDING
 
 
 @dataclass(frozen=True)
 class Decision:
+    """Where an alert goes and why. ``reason`` is written to the incident timeline.
+
+    ``promoted`` lists candidate alerts that were waiting for a rule's minimum count and
+    join the incident this decision opens; ``origin_service`` is the incident's probable
+    origin after this alert; ``alternatives`` are equally good incidents a tie-breaker
+    chose between.
+    """
+
     alert_id: IncidentId
     action: Action
     incident_id: IncidentId | None
     strategy: str
     reason: str
     group_key: str = ""
+    origin_service: str | None = None
+    promoted: tuple[IncidentId, ...] = ()
+    alternatives: tuple[IncidentId, ...] = ()
+    score: float | None = None
