@@ -2,5 +2,5 @@ from django.apps import AppConfig
 
 
 class IncidentsConfig(AppConfig):
-    default_auto_field = "django.db.models.BigAutoField"
-    name = "incidents"
+    default_auto_field = 'django.db.models.BigAutoField'
+    name = 'incidents'
