@@ -27,7 +27,7 @@ from incidents.correlation import (
     AlertFacts,
     Correlator,
     Membership,
-    build_pipeline,
+    build_correlator,
     fit,
     load_rules,
 )
@@ -151,15 +151,25 @@ def replay(storm: Storm, correlator: Correlator, batch_s: float = 1.0) -> Replay
         began = time.perf_counter()
         decisions, pool = correlator.run_batch(items, pool.values(), now)
         elapsed += time.perf_counter() - began
-        rename = {}
-        for key in list(pool):
+        rename: dict = {}
+
+        def permanent(key, rename=rename):
             if isinstance(key, str) and key.startswith(("new-", "pending-")):
-                kind = "INC" if key.startswith("new-") else "CAND"
-                serial[kind] += 1
-                rename[key] = f"{kind}-{serial[kind]}"
-                pool[rename[key]] = replace(pool.pop(key), id=rename[key])
+                if key not in rename:
+                    kind = "INC" if key.startswith("new-") else "CAND"
+                    serial[kind] += 1
+                    rename[key] = f"{kind}-{serial[kind]}"
+                return rename[key]
+            return key
+
+        for decision in decisions:
+            for key in (decision.incident_id, *decision.merges):
+                permanent(key)
+        for key in list(pool):
+            if permanent(key) != key:
+                pool[permanent(key)] = replace(pool.pop(key), id=permanent(key))
         for item, decision in zip(items, decisions, strict=True):
-            target = rename.get(decision.incident_id, decision.incident_id)
+            target = permanent(decision.incident_id)
             reasons[decision.strategy] += 1
             status[item.fingerprint] = item.status
             if decision.action is Action.IGNORE or target is None:
@@ -171,6 +181,14 @@ def replay(storm: Storm, correlator: Correlator, batch_s: float = 1.0) -> Replay
                 if promoted in labels:
                     labels[promoted] = target
                     where[storm.alerts[promoted].fingerprint] = target
+            if decision.merges:
+                gone = {permanent(m) for m in decision.merges}
+                for index, label in labels.items():
+                    if label in gone:
+                        labels[index] = target
+                for fp, label in where.items():
+                    if label in gone:
+                        where[fp] = target
         for incident in pool.values():
             if incident.is_open and all(
                 status.get(fp) == "resolved" for fp in incident.fingerprints
@@ -243,9 +261,7 @@ def engine_for(case: Case, rules) -> Correlator:
         [Membership(at, frozenset(service_key(s) for s in services)) for at, services in past],
         now=Storm(0, StormShape(), {}).start,
     )
-    return Correlator(
-        build_pipeline(rules=rules, topology=Topology(case.topology), cooccurrence=model)
-    )
+    return build_correlator(rules=rules, topology=Topology(case.topology), cooccurrence=model)
 
 
 METHODS: dict[str, Callable[[Storm], dict[int, str]]] = {

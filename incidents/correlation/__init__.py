@@ -8,7 +8,13 @@ learned co-occurrence → text similarity → new incident.
 """
 
 from incidents.correlation.cooccurrence import CooccurrenceModel, Feedback, Membership, fit
-from incidents.correlation.engine import Correlator, build_pipeline, default_pipeline
+from incidents.correlation.engine import (
+    Correlator,
+    build_correlator,
+    build_pipeline,
+    default_pipeline,
+)
+from incidents.correlation.kinds import AlertKinds, Kind
 from incidents.correlation.rules import CorrelationRule, LabelMatcher, load_rules, parse_rules
 from incidents.correlation.topology import Topology
 from incidents.correlation.types import Action, AlertFacts, Decision, IncidentFacts
@@ -16,15 +22,18 @@ from incidents.correlation.types import Action, AlertFacts, Decision, IncidentFa
 __all__ = [
     "Action",
     "AlertFacts",
+    "AlertKinds",
     "CooccurrenceModel",
     "CorrelationRule",
     "Correlator",
     "Decision",
     "Feedback",
     "IncidentFacts",
+    "Kind",
     "LabelMatcher",
     "Membership",
     "Topology",
+    "build_correlator",
     "build_pipeline",
     "default_pipeline",
     "fit",

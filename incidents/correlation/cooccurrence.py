@@ -30,8 +30,11 @@ def alert_keys(alert: AlertFacts) -> frozenset[str]:
     return frozenset({service_key(alert.service)}) if alert.service else frozenset()
 
 
-def incident_keys(incident: IncidentFacts) -> frozenset[str]:
-    return frozenset(service_key(s) for s in incident.services)
+def incident_keys(incident: IncidentFacts, min_alerts: int = 1) -> frozenset[str]:
+    """The incident's roots with enough evidence: what a new service is compared with
+    (its symptoms co-occur with everything their cause co-occurs with)."""
+    roots = incident.roots() or incident.services
+    return frozenset(service_key(s) for s in roots if incident.evidence(s) >= min_alerts)
 
 
 @dataclass(frozen=True)
@@ -162,6 +165,7 @@ class CooccurrenceStrategy:
     model: CooccurrenceModel
     threshold: float = 0.4
     min_support: float = 2.0
+    min_root_alerts: int = 1
     window: timedelta = timedelta(minutes=10)
     name: str = "cooccurrence"
 
@@ -170,7 +174,7 @@ class CooccurrenceStrategy:
     ) -> tuple[float, float, str, str] | None:
         best = None
         for a in alert_keys(alert):
-            for b in incident_keys(incident):
+            for b in incident_keys(incident, self.min_root_alerts):
                 if a == b:
                     continue
                 support = self.model.support(a, b)
@@ -183,7 +187,11 @@ class CooccurrenceStrategy:
 
     def _scored(self, alert: AlertFacts, incidents: Sequence[IncidentFacts]):
         for incident in incidents:
-            if not incident.is_open or alert.received_at - incident.last_alert_at > self.window:
+            if (
+                not incident.is_open
+                or incident.rule_owned
+                or alert.received_at - incident.last_alert_at > self.window
+            ):
                 continue
             found = self.best(alert, incident)
             if found and found[0] >= self.threshold:
@@ -204,13 +212,14 @@ class CooccurrenceStrategy:
             self.name,
             reason,
             origin_service=incident.origin_service,
+            root_service=alert.service,
             score=score,
         )
 
     def decide(
         self, alert: AlertFacts, incidents: Sequence[IncidentFacts], now: datetime
     ) -> Decision | None:
-        if alert.status != "firing" or not self.model.key_weight:
+        if alert.status != "firing" or alert.kind == "other" or not self.model.key_weight:
             return None
         scored = sorted(self._scored(alert, incidents), key=lambda x: -x[0][0])
         if not scored:

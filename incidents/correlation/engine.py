@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from incidents.correlation.cooccurrence import CooccurrenceModel, CooccurrenceStrategy
+from incidents.correlation.kinds import AlertKinds, Kind
 from incidents.correlation.rules import CorrelationRule, RuleStrategy
 from incidents.correlation.similarity import TextSimilarity
 from incidents.correlation.strategies import FingerprintDedup, GroupKey, Strategy
@@ -41,7 +42,7 @@ def build_pipeline(
     window: timedelta = timedelta(minutes=10),
     group_window: timedelta = timedelta(hours=1),
     reopen_grace: timedelta = timedelta(minutes=10),
-    max_hops: int = 2,
+    max_hops: int = 4,
 ) -> list[Strategy]:
     """The full engine: fingerprint → rules → group key → topology → co-occurrence →
     text similarity (tie-break and near-identical) → new incident."""
@@ -58,13 +59,28 @@ def build_pipeline(
     return pipeline
 
 
+def build_correlator(*, kinds: AlertKinds | None = None, **options) -> Correlator:
+    """``build_pipeline(**options)`` with alert classification (default kinds)."""
+    return Correlator(build_pipeline(**options), kinds=kinds or AlertKinds())
+
+
 @dataclass
 class Correlator:
+    """Runs the strategies; ``kinds`` classifies alerts (cause/symptom/other) first when
+    the caller did not."""
+
     strategies: Sequence[Strategy] = field(default_factory=default_pipeline)
+    kinds: AlertKinds | None = None
+
+    def classify(self, alert: AlertFacts) -> AlertFacts:
+        if alert.kind or self.kinds is None:
+            return alert
+        return replace(alert, kind=self.kinds.of(alert))
 
     def decide(
         self, alert: AlertFacts, incidents: Sequence[IncidentFacts], now: datetime
     ) -> Decision:
+        alert = self.classify(alert)
         for index, strategy in enumerate(self.strategies):
             decision = strategy.decide(alert, incidents, now)
             if decision is None:
@@ -83,6 +99,7 @@ class Correlator:
             "no related open incident",
             key,
             origin_service=alert.service,
+            root_service=alert.service,
         )
 
     def _break_tie(
@@ -127,7 +144,7 @@ class Correlator:
         pool = {incident.id: replace(incident) for incident in incidents}
         decisions = []
         opened = held = 0
-        for alert in alerts:
+        for alert in map(self.classify, alerts):
             decision = self.decide(alert, list(pool.values()), now)
             if decision.action is Action.HOLD and decision.incident_id is None:
                 held += 1
@@ -150,26 +167,45 @@ class Correlator:
                     last_alert_at=alert.received_at,
                     group_keys={decision.group_key},
                     origin_service=decision.origin_service,
+                    rule=rule_name(decision.group_key),
                 )
                 if decision.promoted:
                     promote(pool, incident, decision.group_key)
                 pool[decision.incident_id] = incident
             if decision.incident_id in pool and decision.action is not Action.IGNORE:
                 absorb(pool[decision.incident_id], alert, decision)
+                for merged in decision.merges:
+                    if merged in pool and merged != decision.incident_id:
+                        fold(pool[decision.incident_id], pool.pop(merged))
             decisions.append(decision)
         return decisions, pool
+
+
+def rule_name(group_key: str) -> str:
+    """``rule:<name>:<values>`` keys mark incidents a rule opened."""
+    return group_key.split(":", 2)[1] if group_key.startswith("rule:") else ""
+
+
+def fold(into: IncidentFacts, other: IncidentFacts) -> None:
+    """Merge ``other``'s facts into ``into`` (an automatic merge or a promoted group)."""
+    into.opened_at = min(into.opened_at, other.opened_at)
+    into.last_alert_at = max(into.last_alert_at, other.last_alert_at)
+    into.fingerprints |= other.fingerprints
+    into.services |= other.services
+    into.alert_names |= other.alert_names
+    into.summaries |= other.summaries
+    into.cause_services |= other.cause_services
+    into.alert_count += other.alert_count
+    for service, count in other.service_alerts.items():
+        into.service_alerts[service] = into.service_alerts.get(service, 0) + count
 
 
 def promote(pool: dict, incident: IncidentFacts, group_key: str) -> None:
     """Move a rule's candidate group into the incident it finally opens."""
     for key, group in list(pool.items()):
         if group.is_pending and group_key in group.group_keys:
-            incident.opened_at = min(incident.opened_at, group.opened_at)
-            incident.fingerprints |= group.fingerprints
-            incident.services |= group.services
-            incident.alert_names |= group.alert_names
-            incident.summaries |= group.summaries
-            incident.alert_count += group.alert_count
+            fold(incident, group)
+            incident.root_services |= group.root_services
             del pool[key]
 
 
@@ -184,12 +220,24 @@ def absorb(incident: IncidentFacts, alert: AlertFacts, decision: Decision) -> No
         incident.group_keys.add(alert.group_key)
     if alert.summary and len(incident.summaries) < 50:
         incident.summaries.add(alert.summary)
+    if alert.service and alert.kind == Kind.CAUSE:
+        incident.cause_services.add(alert.service)
     if new:
         incident.alert_count += 1
+        if alert.service and alert.kind != Kind.OTHER:
+            incident.service_alerts[alert.service] = (
+                incident.service_alerts.get(alert.service, 0) + 1
+            )
         if incident.is_pending:
             incident.pending_alert_ids.append(alert.id)
+    moved = decision.origin_service and decision.origin_service != incident.origin_service
+    if moved and decision.root_service == decision.origin_service and incident.origin_service:
+        # a deeper cause: the old origin was only showing its symptoms
+        incident.root_services.discard(incident.origin_service)
     if decision.origin_service:
         incident.origin_service = decision.origin_service
+    if decision.root_service:
+        incident.root_services.add(decision.root_service)
     incident.last_alert_at = max(incident.last_alert_at, alert.received_at)
     if decision.action is Action.REOPEN:
         incident.status = "triggered"

@@ -237,6 +237,7 @@ class RuleStrategy:
             f"rule {rule.name}: first alert with {values}",
             key,
             origin_service=alert.service,
+            root_service=alert.service,
         )
 
     def _candidate(

@@ -69,7 +69,9 @@ class TextSimilarity:
         if alert.status != "firing":
             return None
         open_ = [
-            i for i in incidents if i.is_open and alert.received_at - i.last_alert_at <= self.window
+            i
+            for i in incidents
+            if i.is_open and not i.rule_owned and alert.received_at - i.last_alert_at <= self.window
         ]
         if not open_:
             return None

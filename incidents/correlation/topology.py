@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from incidents.correlation.kinds import Kind
 from incidents.correlation.strategies import humanize_delta
 from incidents.correlation.types import Action, AlertFacts, Decision, IncidentFacts
 
@@ -94,17 +95,61 @@ def arrow(dependent: str, dependency: str) -> str:
 
 @dataclass
 class TopologyStrategy:
-    """Join the open incident nearest in the dependency graph, within a time window.
+    """Join the open incident whose probable origin this alert's service depends on
+    (a symptom upstream of it) or which depends on this alert's service (a deeper cause,
+    only while the incident is young), within a time window.
 
-    Candidates are ranked by distance to their probable origin; equally near incidents
-    are left to the tie-breakers (learned co-occurrence, then text similarity).
+    Only an incident's roots (its origin and services that joined as causes or by learned
+    co-occurrence) with at least ``min_root_alerts`` distinct alerts extend its reach: a
+    stray alert does not pull in everything that depends on its service, and a lone noise
+    alert on a shared database does not swallow the next outage above it. Candidates are
+    ranked by hops to the nearest root; equally near incidents are left to the
+    tie-breakers (learned co-occurrence, then text similarity).
     """
 
     topology: Topology
-    max_hops: int = 2
+    max_hops: int = 4
+    cause_hops: int = 2
+    min_root_alerts: int = 2
     window: timedelta = timedelta(minutes=10)
-    cause_window: timedelta = timedelta(minutes=5)
+    cause_window: timedelta = timedelta(minutes=2)
     name: str = "topology"
+
+    def relate(
+        self, service: str, alert: AlertFacts, incident: IncidentFacts
+    ) -> tuple[int, str, str | None, str | None] | None:
+        """(hops, why, new origin, new root) if ``service`` belongs with ``incident``.
+
+        Any alert on a root joins; a symptom joins when it is upstream of a root with
+        enough evidence; a symptom or cause on a dependency of the origin, while the
+        incident is young and its origin shows only symptoms, joins as the new probable
+        origin. Other alerts (housekeeping)
+        and causes on services above the origin (their own failure) do not join.
+        """
+        roots = {r for r in incident.roots() or incident.services if r in self.topology}
+        if service in roots:
+            # a root with little evidence (a lone earlier alert) ranks after strong links
+            rank = 0 if incident.evidence(service) >= self.min_root_alerts else self.max_hops + 1
+            return rank, f"{service} is a probable origin", None, None
+        if alert.kind == Kind.OTHER:
+            return None
+        if alert.kind != Kind.CAUSE:
+            strong = {r for r in roots if incident.evidence(r) >= self.min_root_alerts}
+            below = self.topology.dependencies_within(service, self.max_hops) & strong
+            if below:
+                hops, root = min((self.topology.hops(service, r) or 0, r) for r in below)
+                plural = "hop" if hops == 1 else "hops"
+                return hops, f"{arrow(service, root)} ({hops} {plural})", None, None
+        if alert.received_at - incident.opened_at > self.cause_window:
+            return None
+        origin = incident.origin_service
+        if origin not in self.topology or origin in incident.cause_services:
+            return None  # the origin is failing on its own: nothing below it to look for
+        hops = self.topology.hops(origin, service)
+        if hops is None or hops > self.cause_hops:
+            return None
+        why = f"{arrow(origin, service)}: {service} may be the cause"
+        return hops, why, service, service
 
     def decide(
         self, alert: AlertFacts, incidents: Sequence[IncidentFacts], now: datetime
@@ -112,37 +157,31 @@ class TopologyStrategy:
         service = alert.service
         if alert.status != "firing" or not service or service not in self.topology:
             return None
-        below = self.topology.dependencies_within(service, self.max_hops)
-        ranked: list[tuple[int, float, IncidentFacts, str, str | None]] = []
+        ranked = []
         for incident in incidents:
-            if not incident.is_open or alert.received_at - incident.last_alert_at > self.window:
-                continue
-            origin = incident.origin_service
-            if service in incident.services or below & incident.services:
-                near = min(
-                    (s for s in below & incident.services),
-                    key=lambda s: (self.topology.hops(service, s) or 0, s),
-                    default=service,
-                )
-                rank = self.topology.distance(service, origin) if origin else 0
-                why = f"{service} is already affected" if service == near else arrow(service, near)
-                ranked.append((rank, -incident.last_alert_at.timestamp(), incident, why, origin))
-            elif (
-                origin
-                and origin in self.topology
-                and (hops := self.topology.hops(origin, service)) is not None
-                and hops <= self.max_hops
-                and alert.received_at - incident.opened_at <= self.cause_window
+            if (
+                not incident.is_open
+                or incident.rule_owned
+                or alert.received_at - incident.last_alert_at > self.window
             ):
-                why = f"{arrow(origin, service)}: {service} is the new probable origin"
-                ranked.append((hops, -incident.last_alert_at.timestamp(), incident, why, service))
+                continue
+            found = self.relate(service, alert, incident)
+            if found is not None:
+                ranked.append((found[0], -incident.last_alert_at.timestamp(), incident, found))
         if not ranked:
             return None
         ranked.sort(key=lambda item: item[:2])
-        best_rank, _, target, why, origin = ranked[0]
-        ties = tuple(item[2].id for item in ranked[1:] if item[0] == best_rank)
+        best, _, target, (_, why, new_origin, new_root) = ranked[0]
+        ties = tuple(item[2].id for item in ranked[1:] if item[0] == best)
+        origin = new_origin or target.origin_service
         since = humanize_delta(alert.received_at - target.opened_at)
         origin_note = f"; probable origin {origin}" if origin else ""
+        merges: tuple = ()
+        if new_origin and not ties:
+            merges = self.explained(new_origin, alert, target, incidents)
+            if merges:
+                names = ", ".join(str(m) for m in merges)
+                origin_note += f"; merged {names}: their symptoms are upstream of {new_origin}"
         return Decision(
             alert.id,
             Action.ATTACH,
@@ -150,6 +189,35 @@ class TopologyStrategy:
             self.name,
             f"{why}, {since} after the first alert{origin_note}",
             origin_service=origin,
+            root_service=new_root,
             alternatives=ties,
-            score=float(best_rank),
+            score=float(best),
+            merges=merges,
         )
+
+    def explained(
+        self,
+        cause: str,
+        alert: AlertFacts,
+        target: IncidentFacts,
+        incidents: Sequence[IncidentFacts],
+    ) -> tuple:
+        """Young open incidents with only symptoms, all on services that depend on
+        ``cause``: the same failure seen from another branch before its cause alerted."""
+        out = []
+        for incident in incidents:
+            if (
+                incident.id == target.id
+                or not incident.is_open
+                or incident.rule_owned
+                or incident.cause_services
+                or alert.received_at - incident.opened_at > self.cause_window
+            ):
+                continue
+            roots = incident.roots() or incident.services
+            if roots and all(
+                (h := self.topology.hops(r, cause)) is not None and h <= self.max_hops
+                for r in roots
+            ):
+                out.append(incident.id)
+        return tuple(out)

@@ -35,6 +35,7 @@ class AlertFacts:
     source: str = ""
     group_key: str = ""
     incident_id: IncidentId | None = None
+    kind: str = ""  # "cause" | "symptom" | "other" (see kinds.py); "" when not classified
 
     @property
     def summary(self) -> str:
@@ -59,6 +60,9 @@ class IncidentFacts:
     fingerprints: set[str] = field(default_factory=set)
     resolved_at: datetime | None = None
     origin_service: str | None = None
+    root_services: set[str] = field(default_factory=set)
+    service_alerts: dict[str, int] = field(default_factory=dict)  # distinct alerts per service
+    cause_services: set[str] = field(default_factory=set)  # services with a cause alert
     alert_count: int = 0
     summaries: set[str] = field(default_factory=set)
     pending_alert_ids: list[IncidentId] = field(default_factory=list)
@@ -72,6 +76,23 @@ class IncidentFacts:
     def is_pending(self) -> bool:
         return self.status == PENDING
 
+    def roots(self) -> set[str]:
+        """Services this incident is about (its origin and services that joined as a
+        cause), as opposed to services only showing symptoms."""
+        return {*self.root_services, *filter(None, [self.origin_service])}
+
+    def evidence(self, service: str) -> int:
+        """Distinct alerts on ``service`` (a cause alert counts as plenty); unknown counts
+        are taken as strong."""
+        if service in self.cause_services or not self.service_alerts:
+            return 1_000
+        return self.service_alerts.get(service, 0)
+
+    @property
+    def rule_owned(self) -> bool:
+        """Opened by a correlation rule: only that rule adds alerts to it."""
+        return bool(self.rule)
+
 
 @dataclass(frozen=True)
 class Decision:
@@ -79,8 +100,10 @@ class Decision:
 
     ``promoted`` lists candidate alerts that were waiting for a rule's minimum count and
     join the incident this decision opens; ``origin_service`` is the incident's probable
-    origin after this alert; ``alternatives`` are equally good incidents a tie-breaker
-    chose between.
+    origin after this alert; ``root_service`` a service that joins the incident's roots
+    (a cause, not a symptom); ``alternatives`` are equally good incidents a tie-breaker
+    chose between; ``merges`` are open incidents this alert explains, folded into
+    ``incident_id`` (their alerts move there).
     """
 
     alert_id: IncidentId
@@ -90,6 +113,8 @@ class Decision:
     reason: str
     group_key: str = ""
     origin_service: str | None = None
+    root_service: str | None = None
     promoted: tuple[IncidentId, ...] = ()
     alternatives: tuple[IncidentId, ...] = ()
     score: float | None = None
+    merges: tuple[IncidentId, ...] = ()
