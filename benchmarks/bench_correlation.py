@@ -25,13 +25,13 @@ from sklearn.metrics import adjusted_rand_score
 
 from incidents.correlation import (
     AlertFacts,
+    AlertKinds,
     Correlator,
     Membership,
     build_correlator,
     fit,
     load_rules,
 )
-from incidents.correlation.cooccurrence import service_key
 from incidents.correlation.topology import Topology
 from incidents.correlation.types import Action
 from lab.storms import (
@@ -256,12 +256,18 @@ def score(storm: Storm, predicted: dict[int, str]) -> dict[str, float]:
 def engine_for(case: Case, rules) -> Correlator:
     """Our engine as configured for an estate: its graph, the rules file, and a
     co-occurrence model trained on 30 days of that estate's past incidents."""
-    past = history(case.topology, seed=case.seed + 5000, storms=30)
-    model = fit(
-        [Membership(at, frozenset(service_key(s) for s in services)) for at, services in past],
-        now=Storm(0, StormShape(), {}).start,
+    kinds = AlertKinds()
+    start = Storm(0, StormShape(), {}).start
+    past = [
+        Membership.of(
+            at, [replace(facts(a, 0, start), kind=kinds.of(facts(a, 0, start))) for a in alerts]
+        )
+        for at, alerts in history(case.topology, seed=case.seed + 5000, storms=30)
+    ]
+    model = fit(past, now=start)
+    return build_correlator(
+        rules=rules, topology=Topology(case.topology), cooccurrence=model, kinds=kinds
     )
-    return build_correlator(rules=rules, topology=Topology(case.topology), cooccurrence=model)
 
 
 METHODS: dict[str, Callable[[Storm], dict[int, str]]] = {

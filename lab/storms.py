@@ -8,6 +8,13 @@ unrelated services, flapping alerts (fire, resolve, fire) and re-sent notificati
 alerts already firing. Every notification carries the id of the fault (or noise event)
 that caused it, so a grouping can be scored. Everything is deterministic from a seed.
 
+Concurrent faults are independent: no fault's root depends, even indirectly, on another
+one's. When two faults sit on one dependency chain the upstream one's alerts are also
+symptoms of the downstream one and no one, human or engine, can tell whose they are; the
+blast radii still overlap on shared callers (the gateway), which is the interesting case.
+A symptom alert that two faults would both raise belongs to the fault that raised it
+first (it is one alert, with one fingerprint).
+
 The estate is a plain ``{service: [dependencies]}`` mapping: the lab's estate when
 available (``estate_topology``), or a generated layered one (``layered_topology``) so the
 benchmark can vary the shape of the graph.
@@ -97,6 +104,18 @@ def layered_topology(seed: int, services: int = 24) -> dict[str, list[str]]:
     for name in data:
         graph[name] = []
     return graph
+
+
+def reachable(topology: Topology, service: str) -> set[str]:
+    """Everything ``service`` depends on, directly or not."""
+    seen: set[str] = set()
+    todo = [service]
+    while todo:
+        for dep in topology.get(todo.pop(), ()):
+            if dep not in seen:
+                seen.add(dep)
+                todo.append(dep)
+    return seen
 
 
 def dependents(topology: Topology) -> dict[str, list[str]]:
@@ -338,12 +357,23 @@ def generate_storm(topology: Topology, seed: int, shape: StormShape | None = Non
             )
         )
     )
-    roots = rng.choice(services, size=min(shape.faults, len(services)), replace=False)
+    below = {service: reachable(topology, service) for service in services}
+
+    def independent(candidate: str, chosen: list[str]) -> bool:
+        return all(candidate not in below[c] and c not in below[candidate] for c in chosen)
+
+    roots: list[str] = []
+    for service in rng.permutation(services):
+        if len(roots) < shape.faults and independent(str(service), roots):
+            roots.append(str(service))
     for i, root in enumerate(roots):
         kind = str(rng.choice(["crashloop", "memory", "deploy"]))
-        _fault(b, f"fault-{i}:{root}", [str(root)], next(starts), kind, {})
+        _fault(b, f"fault-{i}:{root}", [root], next(starts), kind, {})
     for i in range(shape.infra_faults):
-        resource, members = estate.couplings[int(rng.integers(len(estate.couplings)))]
+        options = [c for c in estate.couplings if all(independent(m, roots) for m in c[1])]
+        options = options or list(estate.couplings)
+        resource, members = options[int(rng.integers(len(options)))]
+        roots.extend(members)
         _fault(
             b,
             f"infra-{i}:{resource}",
@@ -448,9 +478,9 @@ def estate_seed(topology: Topology) -> int:
 
 def history(
     topology: Topology, seed: int, storms: int = 30, *, end: datetime | None = None
-) -> list[tuple[datetime, frozenset[str]]]:
-    """Past incidents on an estate (services per ground-truth incident), one small storm a
-    day before ``end``: what co-occurrence learns from."""
+) -> list[tuple[datetime, list[StormAlert]]]:
+    """Past incidents on an estate (the alerts of each ground-truth incident), from one
+    small storm a day before ``end``: what co-occurrence learns from."""
     end = end or Storm(0, StormShape(), {}).start
     shape = StormShape(
         name="history",
@@ -464,10 +494,9 @@ def history(
     past = []
     for day in range(storms):
         storm = generate_storm(topology, seed * 1000 + day, shape)
-        groups: dict[str, set[str]] = {}
+        groups: dict[str, list[StormAlert]] = {}
         for alert in storm.alerts:
-            if alert.service:
-                groups.setdefault(alert.truth, set()).add(alert.service)
+            groups.setdefault(alert.truth, []).append(alert)
         at = end - timedelta(days=storms - day)
-        past.extend((at, frozenset(services)) for services in groups.values())
+        past.extend((at, alerts) for alerts in groups.values())
     return past

@@ -25,16 +25,33 @@ def service_key(service: str) -> str:
     return f"service:{service}"
 
 
+def cause_key(service: str) -> str:
+    return f"cause:{service}"
+
+
 def alert_keys(alert: AlertFacts) -> frozenset[str]:
-    """What the model learns about an alert: the service it is on."""
-    return frozenset({service_key(alert.service)}) if alert.service else frozenset()
+    """What the model learns about an alert: the service it fires on, and whether that
+    service itself was failing (a cause alert). Two services whose *causes* keep showing
+    up in the same incidents share something the dependency graph does not show."""
+    if not alert.service:
+        return frozenset()
+    keys = {service_key(alert.service)}
+    if alert.kind == "cause":
+        keys.add(cause_key(alert.service))
+    return frozenset(keys)
 
 
 def incident_keys(incident: IncidentFacts, min_alerts: int = 1) -> frozenset[str]:
-    """The incident's roots with enough evidence: what a new service is compared with
-    (its symptoms co-occur with everything their cause co-occurs with)."""
+    """The incident's roots with enough evidence and its failing services: what a new
+    alert is compared with (symptoms co-occur with everything their cause does)."""
     roots = incident.roots() or incident.services
-    return frozenset(service_key(s) for s in roots if incident.evidence(s) >= min_alerts)
+    keys = {service_key(s) for s in roots if incident.evidence(s) >= min_alerts}
+    keys |= {cause_key(s) for s in incident.cause_services}
+    return frozenset(keys)
+
+
+def same_kind(a: str, b: str) -> bool:
+    return a.split(":", 1)[0] == b.split(":", 1)[0]
 
 
 @dataclass(frozen=True)
@@ -43,6 +60,11 @@ class Membership:
 
     at: datetime
     keys: frozenset[str]
+
+    @classmethod
+    def of(cls, at: datetime, alerts: Iterable[AlertFacts]) -> Membership:
+        """A past incident from its (classified) alerts."""
+        return cls(at, frozenset(k for alert in alerts for k in alert_keys(alert)))
 
 
 @dataclass(frozen=True)
@@ -175,7 +197,7 @@ class CooccurrenceStrategy:
         best = None
         for a in alert_keys(alert):
             for b in incident_keys(incident, self.min_root_alerts):
-                if a == b:
+                if a == b or not same_kind(a, b):
                     continue
                 support = self.model.support(a, b)
                 if support < self.min_support:

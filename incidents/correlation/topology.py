@@ -109,7 +109,6 @@ class TopologyStrategy:
 
     topology: Topology
     max_hops: int = 4
-    cause_hops: int = 2
     min_root_alerts: int = 2
     window: timedelta = timedelta(minutes=10)
     cause_window: timedelta = timedelta(minutes=2)
@@ -118,19 +117,24 @@ class TopologyStrategy:
     def relate(
         self, service: str, alert: AlertFacts, incident: IncidentFacts
     ) -> tuple[int, str, str | None, str | None] | None:
-        """(hops, why, new origin, new root) if ``service`` belongs with ``incident``.
+        """(rank, why, new origin, new root) if ``service`` belongs with ``incident``.
 
-        Any alert on a root joins; a symptom joins when it is upstream of a root with
-        enough evidence; a symptom or cause on a dependency of the origin, while the
-        incident is young and its origin shows only symptoms, joins as the new probable
-        origin. Other alerts (housekeeping)
-        and causes on services above the origin (their own failure) do not join.
+        Any alert on a root joins (after stronger links when the root has little
+        evidence and the alert adds none); a symptom joins when it is upstream of a root
+        with enough evidence; a symptom or cause on a dependency of the origin joins as
+        the new probable origin while the incident is young and its origin shows only
+        symptoms. Other alerts (housekeeping) and causes on services above the origin
+        (their own failure) do not join.
         """
         roots = {r for r in incident.roots() or incident.services if r in self.topology}
         if service in roots:
-            # a root with little evidence (a lone earlier alert) ranks after strong links
-            rank = 0 if incident.evidence(service) >= self.min_root_alerts else self.max_hops + 1
-            return rank, f"{service} is a probable origin", None, None
+            strong = alert.kind == Kind.CAUSE or incident.evidence(service) >= self.min_root_alerts
+            return (
+                (0 if strong else self.max_hops + 1),
+                f"{service} is a probable origin",
+                None,
+                None,
+            )
         if alert.kind == Kind.OTHER:
             return None
         if alert.kind != Kind.CAUSE:
@@ -140,16 +144,23 @@ class TopologyStrategy:
                 hops, root = min((self.topology.hops(service, r) or 0, r) for r in below)
                 plural = "hop" if hops == 1 else "hops"
                 return hops, f"{arrow(service, root)} ({hops} {plural})", None, None
-        if alert.received_at - incident.opened_at > self.cause_window:
+        if not self.unexplained(incident, alert):
             return None
         origin = incident.origin_service
-        if origin not in self.topology or origin in incident.cause_services:
-            return None  # the origin is failing on its own: nothing below it to look for
-        hops = self.topology.hops(origin, service)
-        if hops is None or hops > self.cause_hops:
+        hops = self.topology.hops(origin, service) if origin in self.topology else None
+        if hops is None or hops > self.max_hops:
             return None
         why = f"{arrow(origin, service)}: {service} may be the cause"
         return hops, why, service, service
+
+    def unexplained(self, incident: IncidentFacts, alert: AlertFacts) -> bool:
+        """Young, open, only symptoms so far: its cause may still show up below it."""
+        return (
+            incident.is_open
+            and not incident.rule_owned
+            and not incident.cause_services
+            and alert.received_at - incident.opened_at <= self.cause_window
+        )
 
     def decide(
         self, alert: AlertFacts, incidents: Sequence[IncidentFacts], now: datetime
@@ -169,7 +180,7 @@ class TopologyStrategy:
             if found is not None:
                 ranked.append((found[0], -incident.last_alert_at.timestamp(), incident, found))
         if not ranked:
-            return None
+            return self.adopt(alert, incidents) if alert.kind == Kind.CAUSE else None
         ranked.sort(key=lambda item: item[:2])
         best, _, target, (_, why, new_origin, new_root) = ranked[0]
         ties = tuple(item[2].id for item in ranked[1:] if item[0] == best)
@@ -177,11 +188,11 @@ class TopologyStrategy:
         since = humanize_delta(alert.received_at - target.opened_at)
         origin_note = f"; probable origin {origin}" if origin else ""
         merges: tuple = ()
-        if new_origin and not ties:
-            merges = self.explained(new_origin, alert, target, incidents)
+        if alert.kind == Kind.CAUSE and not ties and origin == service:
+            merges = self.explained(service, alert, target, incidents)
             if merges:
                 names = ", ".join(str(m) for m in merges)
-                origin_note += f"; merged {names}: their symptoms are upstream of {new_origin}"
+                origin_note += f"; merged {names}: their symptoms are upstream of {service}"
         return Decision(
             alert.id,
             Action.ATTACH,
@@ -195,24 +206,43 @@ class TopologyStrategy:
             merges=merges,
         )
 
+    def adopt(self, alert: AlertFacts, incidents: Sequence[IncidentFacts]) -> Decision | None:
+        """A cause alert below several young symptom-only incidents: they are one failure
+        seen from different callers. Join the largest and merge the others."""
+        service = alert.service or ""
+        by_id = {i.id: i for i in incidents}
+        found = [by_id[i] for i in self.explained(service, alert, None, incidents)]
+        if not found:
+            return None
+        target = max(found, key=lambda i: (i.alert_count, -i.opened_at.timestamp()))
+        merges = tuple(i.id for i in found if i.id != target.id)
+        callers = ", ".join(sorted({s for i in found for s in i.roots() or i.services}))
+        merged = f"; merged {', '.join(str(m) for m in merges)}" if merges else ""
+        return Decision(
+            alert.id,
+            Action.ATTACH,
+            target.id,
+            self.name,
+            f"{callers} depend on {service}, which is failing: {service} is the probable "
+            f"origin, {humanize_delta(alert.received_at - target.opened_at)} after the first "
+            f"alert{merged}",
+            origin_service=service,
+            root_service=service,
+            merges=merges,
+        )
+
     def explained(
         self,
         cause: str,
         alert: AlertFacts,
-        target: IncidentFacts,
+        target: IncidentFacts | None,
         incidents: Sequence[IncidentFacts],
     ) -> tuple:
         """Young open incidents with only symptoms, all on services that depend on
         ``cause``: the same failure seen from another branch before its cause alerted."""
         out = []
         for incident in incidents:
-            if (
-                incident.id == target.id
-                or not incident.is_open
-                or incident.rule_owned
-                or incident.cause_services
-                or alert.received_at - incident.opened_at > self.cause_window
-            ):
+            if (target and incident.id == target.id) or not self.unexplained(incident, alert):
                 continue
             roots = incident.roots() or incident.services
             if roots and all(
