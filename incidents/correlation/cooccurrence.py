@@ -249,6 +249,37 @@ class CooccurrenceStrategy:
         found, incident = scored[0]
         return self._decision(alert, found, incident)
 
+    def merges(
+        self, alert: AlertFacts, target: IncidentFacts, incidents: Sequence[IncidentFacts]
+    ) -> tuple[tuple[IncidentId, ...], str]:
+        """Open incidents that failed together with this cause alert's service in the
+        past (a cause-to-cause link) and are still young: the same hidden failure seen
+        from another service before the link was visible. Folded into ``target``."""
+        if alert.kind != "cause" or not alert.service or not self.model.key_weight:
+            return (), ""
+        mine = cause_key(alert.service)
+        found = []
+        for incident in incidents:
+            if (
+                incident.id == target.id
+                or not incident.is_open
+                or incident.rule_owned
+                or alert.received_at - incident.opened_at > self.window
+            ):
+                continue
+            for other in incident.cause_services or {incident.origin_service or ""}:
+                key = cause_key(other)
+                if (
+                    self.model.support(mine, key) >= self.min_support
+                    and self.model.score(mine, key) >= self.threshold
+                ):
+                    found.append((incident.id, other, self.model.score(mine, key)))
+                    break
+        if not found:
+            return (), ""
+        names = ", ".join(f"{i} ({o}, J {j:.2f})" for i, o, j in found)
+        return tuple(i for i, _, _ in found), f"merged {names}: failed together before"
+
     def rank(
         self, alert: AlertFacts, candidates: Sequence[IncidentFacts]
     ) -> tuple[IncidentId, str] | None:

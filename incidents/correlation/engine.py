@@ -87,7 +87,8 @@ class Correlator:
                 continue
             if decision.alternatives:
                 decision = self._break_tie(alert, incidents, now, index, decision)
-            return decision
+            return self._merges(alert, incidents, decision)
+
         if alert.status != "firing":
             return Decision(alert.id, Action.IGNORE, None, "none", "resolved alert, no incident")
         key = alert.group_key or f"fingerprint:{alert.fingerprint}"
@@ -101,6 +102,27 @@ class Correlator:
             origin_service=alert.service,
             root_service=alert.service,
         )
+
+    def _merges(
+        self, alert: AlertFacts, incidents: Sequence[IncidentFacts], decision: Decision
+    ) -> Decision:
+        """Let strategies that can merge incidents fold others into the chosen one."""
+        if decision.action not in (Action.ATTACH, Action.REOPEN):
+            return decision
+        target = next((i for i in incidents if i.id == decision.incident_id), None)
+        if target is None:
+            return decision
+        for strategy in self.strategies:
+            hook = getattr(strategy, "merges", None)
+            if hook is None:
+                continue
+            extra, note = hook(alert, target, incidents)
+            extra = tuple(i for i in extra if i not in decision.merges)
+            if extra:
+                decision = replace(
+                    decision, merges=decision.merges + extra, reason=f"{decision.reason}; {note}"
+                )
+        return decision
 
     def _break_tie(
         self,
