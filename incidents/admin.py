@@ -1,3 +1,162 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db import transaction
+from guardian.admin import GuardedModelAdmin
 
-# Register your models here.
+from incidents import actions
+from incidents.lifecycle import IllegalTransition
+from incidents.models import SLO, Alert, Dependency, Incident, Integration, Service, TimelineEvent
+from reliability import audit
+from reliability.admin import AuditedAdminMixin
+
+
+class DependencyInline(admin.TabularInline):
+    model = Dependency
+    fk_name = "service"
+    extra = 1
+    autocomplete_fields = ["depends_on"]
+
+
+class SLOInline(admin.TabularInline):
+    model = SLO
+    extra = 0
+
+
+@admin.register(Service)
+class ServiceAdmin(AuditedAdminMixin, GuardedModelAdmin):
+    list_display = ["slug", "name", "team", "tier", "dependency_list"]
+    list_filter = ["tier", "team"]
+    search_fields = ["slug", "name", "description"]
+    prepopulated_fields = {"slug": ["name"]}
+    filter_horizontal = ["owners"]
+    inlines = [DependencyInline, SLOInline]
+
+    @admin.display(description="depends on")
+    def dependency_list(self, obj) -> str:
+        return ", ".join(s.slug for s in obj.depends_on.all())
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("team").prefetch_related("depends_on")
+
+
+@admin.register(SLO)
+class SLOAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    list_display = ["name", "service", "objective", "window_days"]
+    list_filter = ["service__team", "window_days"]
+    search_fields = ["name", "service__slug"]
+
+
+@admin.register(Integration)
+class IntegrationAdmin(AuditedAdminMixin, GuardedModelAdmin):
+    list_display = ["name", "kind", "team", "enabled", "webhook_path", "group_window_minutes"]
+    list_filter = ["kind", "enabled", "team"]
+    search_fields = ["name"]
+    readonly_fields = ["token", "webhook_path", "created_at"]
+
+    @admin.display(description="webhook URL path")
+    def webhook_path(self, obj) -> str:
+        return f"/api/v1/ingest/{obj.token}/"
+
+
+class TimelineInline(admin.TabularInline):
+    model = TimelineEvent
+    extra = 0
+    can_delete = False
+    readonly_fields = ["created_at", "kind", "actor", "message", "data"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class AlertInline(admin.TabularInline):
+    model = Alert
+    extra = 0
+    can_delete = False
+    fields = ["name", "status", "service", "fingerprint", "starts_at", "last_received_at"]
+    readonly_fields = fields
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+def _transition_action(name: str):
+    def run(modeladmin, request, queryset):
+        done = 0
+        for incident in queryset:
+            try:
+                with transaction.atomic():
+                    actions.transition(incident, name, request.user, note="from the admin")
+                done += 1
+            except IllegalTransition as exc:
+                modeladmin.message_user(request, f"{incident.reference}: {exc}", messages.WARNING)
+        modeladmin.message_user(request, f"{name}: {done} incident(s)")
+
+    run.short_description = f"{name.capitalize()} selected incidents"
+    run.__name__ = f"{name}_incidents"
+    return run
+
+
+@admin.register(Incident)
+class IncidentAdmin(admin.ModelAdmin):
+    list_display = [
+        "reference",
+        "title",
+        "status",
+        "severity",
+        "team",
+        "alert_count",
+        "firing_count",
+        "commander",
+        "created_at",
+    ]
+    list_filter = ["status", "severity", "team", "services"]
+    search_fields = ["title", "number", "alerts__name"]
+    date_hierarchy = "created_at"
+    readonly_fields = [
+        "number",
+        "status",
+        "group_key",
+        "created_at",
+        "updated_at",
+        "acknowledged_at",
+        "mitigated_at",
+        "resolved_at",
+        "last_alert_at",
+        "alert_count",
+        "firing_count",
+        "merged_into",
+    ]
+    fields = ["title", "severity", "summary", "commander", "services", *readonly_fields]
+    filter_horizontal = ["services"]
+    inlines = [AlertInline, TimelineInline]
+    actions = [_transition_action(a) for a in ("acknowledge", "mitigate", "resolve", "reopen")]
+
+    @admin.display(description="incident", ordering="number")
+    def reference(self, obj) -> str:
+        return obj.reference
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        audit.record(
+            "incident.updated", obj, actor=request.user, changes={"fields": form.changed_data}
+        )
+
+
+@admin.register(Alert)
+class AlertAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "status",
+        "service",
+        "incident",
+        "integration",
+        "starts_at",
+        "last_received_at",
+    ]
+    list_filter = ["status", "integration", "service"]
+    search_fields = ["name", "fingerprint"]
+    date_hierarchy = "starts_at"
+    readonly_fields = [f.name for f in Alert._meta.fields]
+
+    def has_add_permission(self, request):
+        return False

@@ -123,6 +123,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["reliability.api.throttles.TokenRateThrottle"],
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.SearchFilter",
@@ -144,6 +145,12 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "IncidentStatusEnum": "incidents.lifecycle.IncidentStatus",
+        "AlertStatusEnum": "incidents.models.Alert.Status",
+        "InsightStatusEnum": "intelligence.models.Insight.Status",
+        "ActionStatusEnum": "remediation.models.RemediationAction.Status",
+    },
 }
 
 # Celery: Redis broker in production, eager in the embedded default.
