@@ -188,8 +188,9 @@ class TopologyStrategy:
         since = humanize_delta(alert.received_at - target.opened_at)
         origin_note = f"; probable origin {origin}" if origin else ""
         merges: tuple = ()
-        if alert.kind == Kind.CAUSE and not ties and origin == service:
+        if alert.kind == Kind.CAUSE and origin == service:
             merges = self.explained(service, alert, target, incidents)
+            ties = tuple(t for t in ties if t not in merges)
             if merges:
                 names = ", ".join(str(m) for m in merges)
                 origin_note += f"; merged {names}: their symptoms are upstream of {service}"
