@@ -119,13 +119,15 @@ class TopologyStrategy:
     ) -> tuple[int, str, str | None, str | None] | None:
         """(rank, why, new origin, new root) if ``service`` belongs with ``incident``.
 
-        Any alert on a root joins (after stronger links when the root has little
+        Any cause or symptom on a root joins (after stronger links when the root has little
         evidence and the alert adds none); a symptom joins when it is upstream of a root
         with enough evidence; a symptom or cause on a dependency of the origin joins as
         the new probable origin while the incident is young and its origin shows only
         symptoms. Other alerts (housekeeping) and causes on services above the origin
         (their own failure) do not join.
         """
+        if alert.kind == Kind.OTHER:
+            return None
         roots = {r for r in incident.roots() or incident.services if r in self.topology}
         if service in roots:
             strong = alert.kind == Kind.CAUSE or incident.evidence(service) >= self.min_root_alerts
@@ -135,8 +137,6 @@ class TopologyStrategy:
                 None,
                 None,
             )
-        if alert.kind == Kind.OTHER:
-            return None
         if alert.kind != Kind.CAUSE:
             strong = {r for r in roots if incident.evidence(r) >= self.min_root_alerts}
             below = self.topology.dependencies_within(service, self.max_hops) & strong
