@@ -296,7 +296,8 @@ def _apply_decisions(
     touched: set[int] = set()
     to_update: list[Alert] = []
     reopened: set[int] = set()
-    references = dict(Incident.objects.filter(pk__in=list(candidates)).values_list("pk", "number"))
+    known = [pk for pk in candidates if isinstance(pk, int)]  # not rules' waiting groups
+    references = dict(Incident.objects.filter(pk__in=known).values_list("pk", "number"))
     references.update({pk: number for pk, number in new_numbers.items()})
     held = []
     for decision in decisions:
