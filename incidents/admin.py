@@ -1,10 +1,23 @@
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
 from django.db import transaction
 from guardian.admin import GuardedModelAdmin
 
-from incidents import actions
+from incidents import actions, correlating
 from incidents.lifecycle import IllegalTransition
-from incidents.models import SLO, Alert, Dependency, Incident, Integration, Service, TimelineEvent
+from incidents.models import (
+    SLO,
+    Alert,
+    CooccurrenceSnapshot,
+    CorrelationFeedback,
+    CorrelationRule,
+    Dependency,
+    Incident,
+    Integration,
+    Service,
+    TimelineEvent,
+)
 from reliability import audit
 from reliability.admin import AuditedAdminMixin
 
@@ -129,7 +142,22 @@ class IncidentAdmin(admin.ModelAdmin):
     fields = ["title", "severity", "summary", "commander", "services", *readonly_fields]
     filter_horizontal = ["services"]
     inlines = [AlertInline, TimelineInline]
-    actions = [_transition_action(a) for a in ("acknowledge", "mitigate", "resolve", "reopen")]
+    actions = [
+        *(_transition_action(a) for a in ("acknowledge", "mitigate", "resolve", "reopen")),
+        "merge_into_oldest",
+    ]
+
+    @admin.action(description="Merge selected incidents into the oldest one")
+    def merge_into_oldest(self, request, queryset):
+        chosen = list(queryset.filter(merged_into__isnull=True).order_by("created_at"))
+        if len(chosen) < 2:
+            self.message_user(request, "Select at least two unmerged incidents.", messages.WARNING)
+            return
+        target, sources = chosen[0], chosen[1:]
+        with transaction.atomic():
+            correlating.record_merge(target, sources, request.user)
+            actions.merge(target, sources, request.user)
+        self.message_user(request, f"merged {len(sources)} incident(s) into {target.reference}")
 
     @admin.display(description="incident", ordering="number")
     def reference(self, obj) -> str:
@@ -142,8 +170,43 @@ class IncidentAdmin(admin.ModelAdmin):
         )
 
 
+class MoveAlertsForm(ActionForm):
+    incident = forms.IntegerField(
+        required=False, label="incident number", help_text="for “move to incident”"
+    )
+
+
 @admin.register(Alert)
 class AlertAdmin(admin.ModelAdmin):
+    action_form = MoveAlertsForm
+    actions = ["split_out", "move_to_incident"]
+
+    @admin.action(description="Split selected alerts into a new incident")
+    def split_out(self, request, queryset):
+        alerts = list(queryset.filter(incident__isnull=False).select_related("service"))
+        by_incident: dict[int, list[Alert]] = {}
+        for alert in alerts:
+            by_incident.setdefault(alert.incident_id, []).append(alert)
+        for incident_id, moved in by_incident.items():
+            new = correlating.split(Incident.objects.get(pk=incident_id), moved, request.user)
+            self.message_user(request, f"{len(moved)} alert(s) split into {new.reference}")
+
+    @admin.action(description="Move selected alerts to incident (number below)")
+    def move_to_incident(self, request, queryset):
+        number = request.POST.get("incident")
+        target = Incident.objects.filter(number=number or 0, merged_into__isnull=True).first()
+        if target is None:
+            self.message_user(request, "Give the number of an unmerged incident.", messages.ERROR)
+            return
+        alerts = list(
+            queryset.filter(incident__isnull=False)
+            .exclude(incident=target)
+            .select_related("service")
+        )
+        with transaction.atomic():
+            correlating.move_alerts(alerts, target, request.user, kind="move")
+        self.message_user(request, f"moved {len(alerts)} alert(s) to {target.reference}")
+
     list_display = [
         "name",
         "status",
@@ -157,6 +220,44 @@ class AlertAdmin(admin.ModelAdmin):
     search_fields = ["name", "fingerprint"]
     date_hierarchy = "starts_at"
     readonly_fields = [f.name for f in Alert._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(CorrelationRule)
+class CorrelationRuleAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "name",
+        "enabled",
+        "position",
+        "matchers",
+        "group_by",
+        "window_seconds",
+        "min_alerts",
+        "reuse_resolved",
+    ]
+    list_editable = ["enabled", "position"]
+    search_fields = ["name", "description"]
+
+
+@admin.register(CorrelationFeedback)
+class CorrelationFeedbackAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "kind", "incident", "source", "together", "actor"]
+    list_filter = ["kind", "together"]
+    readonly_fields = [f.name for f in CorrelationFeedback._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(CooccurrenceSnapshot)
+class CooccurrenceSnapshotAdmin(admin.ModelAdmin):
+    list_display = ["trained_at", "incidents", "feedback"]
+    readonly_fields = ["trained_at", "incidents", "feedback", "model"]
 
     def has_add_permission(self, request):
         return False

@@ -6,10 +6,12 @@ from __future__ import annotations
 import secrets
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from incidents.correlation.rules import CorrelationRule as PlainRule
 from incidents.lifecycle import IncidentStatus, Severity
 from reliability.models import Team
 
@@ -197,6 +199,17 @@ class Incident(models.Model):
     merged_into = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="merged"
     )
+    origin_service = models.ForeignKey(
+        Service,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="probable origin: the most downstream affected dependency (set by correlation)",
+    )
+    correlation = models.JSONField(
+        default=dict, blank=True, help_text="what correlation knows of it (roots, causes)"
+    )
 
     class Meta:
         ordering = ["-created_at", "-number"]
@@ -296,3 +309,100 @@ class IncidentCounter(models.Model):
 
     def __str__(self) -> str:
         return f"last incident number {self.last}"
+
+
+class CorrelationRule(models.Model):
+    """A correlation rule curated in the admin (the same fields as correlation-rules.yml)."""
+
+    name = models.SlugField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    enabled = models.BooleanField(default=True)
+    position = models.PositiveIntegerField(default=100, help_text="lower runs first")
+    matchers = models.JSONField(
+        default=list, blank=True, help_text='label matchers, e.g. ["node=~\\".+\\""]'
+    )
+    group_by = models.JSONField(default=list, blank=True, help_text="label names")
+    window_seconds = models.PositiveIntegerField(default=3600)
+    min_alerts = models.PositiveIntegerField(default=1)
+    reuse_resolved = models.BooleanField(
+        default=False, help_text="let new firing alerts reopen a resolved incident of the group"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["position", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def as_rule(self):
+        """The plain rule the engine runs; raises ValueError on bad matchers."""
+        return PlainRule.from_dict(
+            {
+                "name": self.name,
+                "matchers": list(self.matchers or []),
+                "group_by": list(self.group_by or []),
+                "window": int(self.window_seconds),
+                "min_alerts": int(self.min_alerts),
+                "reuse_resolved": bool(self.reuse_resolved),
+            }
+        )
+
+    def clean(self) -> None:
+        try:
+            self.as_rule()
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ValidationError(str(exc)) from exc
+
+
+class CorrelationFeedback(models.Model):
+    """A human correction of grouping: kept for the audit trail and learned from."""
+
+    class Kind(models.TextChoices):
+        MERGE = "merge"
+        SPLIT = "split"
+        MOVE = "move"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    incident = models.ForeignKey(
+        Incident,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="alerts went here",
+    )
+    source = models.ForeignKey(
+        Incident, null=True, on_delete=models.SET_NULL, related_name="+", help_text="from here"
+    )
+    alerts = models.JSONField(default=list, blank=True, help_text="ids of the alerts moved")
+    moved_keys = models.JSONField(default=list, help_text="what the moved alerts were about")
+    stayed_keys = models.JSONField(default=list, help_text="what the other side was about")
+    together = models.BooleanField(help_text="the two sides belong together")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class CooccurrenceSnapshot(models.Model):
+    """The co-occurrence model as last trained by the beat job (JSON of the plain model)."""
+
+    trained_at = models.DateTimeField(default=timezone.now, db_index=True)
+    incidents = models.PositiveIntegerField(default=0)
+    feedback = models.PositiveIntegerField(default=0)
+    model = models.TextField()
+
+    class Meta:
+        ordering = ["-trained_at"]
+
+    def __str__(self) -> str:
+        return (
+            f"co-occurrence model of {self.trained_at:%Y-%m-%d %H:%M} ({self.incidents} incidents)"
+        )

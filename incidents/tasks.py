@@ -7,8 +7,8 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
+from incidents import correlating, live
 from incidents import housekeeping as chores
-from incidents import live
 from incidents.timeline import incident_audiences
 
 
@@ -27,3 +27,10 @@ def publish_live(items: list) -> None:
     live.publish_many(
         [(event, incident_id, audiences.get(incident_id, [])) for event, incident_id in items]
     )
+
+
+@shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=3)
+def correlate_retrain() -> dict:
+    """Relearn which services fail together from past incidents and human corrections."""
+    snapshot = correlating.retrain(timezone.now())
+    return {"incidents": snapshot.incidents, "feedback": snapshot.feedback}

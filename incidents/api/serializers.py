@@ -4,6 +4,7 @@ from rest_framework import serializers
 from incidents.models import (
     SLO,
     Alert,
+    CorrelationRule,
     Dependency,
     Incident,
     Integration,
@@ -245,3 +246,40 @@ class MergeSerializer(serializers.Serializer):
         max_length=100,
         help_text="ids of the incidents to merge into this one",
     )
+
+
+class CorrelationRuleSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CorrelationRule
+        fields = [
+            "id",
+            "name",
+            "description",
+            "enabled",
+            "position",
+            "matchers",
+            "group_by",
+            "window_seconds",
+            "min_alerts",
+            "reuse_resolved",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["created_at", "updated_at"]
+
+    def validate(self, attrs):
+        candidate = CorrelationRule(**{**self._current(), **attrs})
+        try:
+            candidate.as_rule()
+        except (ValueError, TypeError, KeyError) as exc:
+            raise serializers.ValidationError(str(exc)) from exc
+        return attrs
+
+    def _current(self) -> dict:
+        if self.instance is None:
+            return {}
+        return {f: getattr(self.instance, f) for f in self.Meta.fields if f not in ("id",)}
+
+
+class AlertIdsSerializer(serializers.Serializer):
+    alerts = serializers.ListField(child=serializers.IntegerField(), min_length=1, max_length=1000)

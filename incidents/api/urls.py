@@ -12,6 +12,7 @@ router.register("services", views.ServiceViewSet, basename="service")
 router.register("dependencies", views.DependencyViewSet, basename="dependency")
 router.register("slos", views.SLOViewSet, basename="slo")
 router.register("integrations", views.IntegrationViewSet, basename="integration")
+router.register("correlation-rules", views.CorrelationRuleViewSet, basename="correlation-rule")
 
 urlpatterns = [
     path("ingest/<slug:token>/", WebhookView.as_view(), name="ingest-webhook"),

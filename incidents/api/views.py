@@ -10,12 +10,14 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
-from incidents import actions
+from incidents import actions, correlating
 from incidents.api.filters import AlertFilter, IncidentFilter
 from incidents.api.serializers import (
     AlertDetailSerializer,
+    AlertIdsSerializer,
     AlertSerializer,
     CommanderSerializer,
+    CorrelationRuleSerializer,
     DependencySerializer,
     IncidentDetailSerializer,
     IncidentSerializer,
@@ -31,6 +33,7 @@ from incidents.lifecycle import IllegalTransition
 from incidents.models import (
     SLO,
     Alert,
+    CorrelationRule,
     Dependency,
     Incident,
     Integration,
@@ -174,6 +177,8 @@ class IncidentViewSet(
         "assign_commander": "respond",
         "add_note": "respond",
         "merge": "respond",
+        "split": "respond",
+        "move_alerts": "respond",
     }
     filterset_class = IncidentFilter
     search_fields = ["title", "summary", "=number", "alerts__name"]
@@ -282,7 +287,61 @@ class IncidentViewSet(
             raise PermissionDenied(f"You cannot act on incidents {missing} (or they do not exist).")
         if any(s.merged_into_id for s in sources):
             raise Conflict("An incident that was already merged cannot be merged again.")
-        target = actions.merge(target, sources, request.user)
+        with transaction.atomic():
+            correlating.record_merge(target, sources, request.user)
+            target = actions.merge(target, sources, request.user)
+        return Response(IncidentSerializer(target, context={"request": request}).data)
+
+    def _alerts_from(self, request, *, inside: Incident | None = None) -> list[Alert]:
+        """The alerts named in the body, all visible and in incidents the user may act on."""
+        body = AlertIdsSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        wanted = set(body.validated_data["alerts"])
+        found = list(
+            alerts_for(request.user).filter(pk__in=wanted).select_related("service", "incident")
+        )
+        if len(found) != len(wanted):
+            missing = sorted(wanted - {a.pk for a in found})
+            raise PermissionDenied(f"You cannot see alerts {missing} (or they do not exist).")
+        for alert in found:
+            if inside is not None and alert.incident_id != inside.pk:
+                raise Conflict(f"Alert {alert.pk} is not in {inside.reference}.")
+            if alert.incident is None or not can(request.user, "respond", alert.incident):
+                raise PermissionDenied(f"You cannot move alert {alert.pk} out of its incident.")
+        return found
+
+    @extend_schema(request=AlertIdsSerializer, responses={201: IncidentSerializer})
+    @action(detail=True, methods=["post"])
+    def split(self, request, pk=None):
+        """Take some alerts out of this incident into a new one; kept as feedback."""
+        incident = self.get_object()
+        alerts = self._alerts_from(request, inside=incident)
+        if len(alerts) == incident.alerts.count():
+            raise Conflict("Splitting every alert out would leave an empty incident.")
+        new = correlating.split(incident, alerts, request.user)
+        return Response(
+            IncidentSerializer(new, context={"request": request}).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+    @extend_schema(request=AlertIdsSerializer, responses=IncidentSerializer)
+    @action(detail=True, methods=["post"], url_path="move-alerts")
+    def move_alerts(self, request, pk=None):
+        """Move alerts from other incidents into this one; kept as feedback."""
+        target = self.get_object()
+        if target.merged_into_id:
+            raise Conflict("This incident was merged; move the alerts to its target.")
+        alerts = [a for a in self._alerts_from(request) if a.incident_id != target.pk]
+        with transaction.atomic():
+            if alerts:
+                correlating.move_alerts(alerts, target, request.user, kind="move")
+            audit.record(
+                "incident.alerts_moved",
+                target,
+                actor=request.user,
+                changes={"alerts": [a.pk for a in alerts]},
+            )
+        target.refresh_from_db()
         return Response(IncidentSerializer(target, context={"request": request}).data)
 
 
@@ -301,3 +360,20 @@ class AlertViewSet(CapabilityViewSetMixin, viewsets.ReadOnlyModelViewSet):
 
     def has_capability(self, user, capability, obj):
         return True  # visibility is the restricted queryset; alerts are read-only
+
+
+class CorrelationRuleViewSet(AuditedModelViewSet):
+    """Correlation rules curated through the API (the admin and correlation-rules.yml hold
+    the same fields). Everyone signed in reads them; staff change them."""
+
+    serializer_class = CorrelationRuleSerializer
+    capabilities = {**READ, **WRITE}
+    queryset = CorrelationRule.objects.all()
+    search_fields = ["name", "description"]
+
+    def has_capability(self, user, capability, obj):
+        return capability == "view" or user.is_staff
+
+    def check_create(self, serializer) -> None:
+        if not self.request.user.is_staff:
+            raise PermissionDenied("Only staff may add correlation rules.")

@@ -17,8 +17,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, Q
 
-from incidents.correlation import AlertFacts, Correlator, Decision, IncidentFacts
-from incidents.correlation.engine import default_pipeline
+from incidents import correlating
+from incidents.correlation import Decision, IncidentFacts
 from incidents.correlation.types import Action
 from incidents.ingest.parsers import AlertIn, group_key_for
 from incidents.lifecycle import SEVERITY_RANK, IncidentStatus, severity_from_labels
@@ -99,7 +99,10 @@ def ingest(integration: Integration, alerts_in: list[AlertIn], now: datetime) ->
 
     with transaction.atomic(), audit.audit_context(via="ingestion"):
         lock_keys(
-            {f"group:{k}" for k in keys.values()} | {f"fp:{integration.pk}:{fp}" for fp in latest}
+            {f"group:{k}" for k in keys.values()}
+            | {f"fp:{integration.pk}:{fp}" for fp in latest}
+            # topology and learned grouping cross group keys: one team correlates at a time
+            | {f"correlate:team:{integration.team_id}"}
         )
         existing = {
             a.fingerprint: a
@@ -112,35 +115,18 @@ def ingest(integration: Integration, alerts_in: list[AlertIn], now: datetime) ->
         )
         result.created, result.updated = len(created), len(rows) - len(created)
 
-        candidates = _candidate_incidents(set(keys.values()), list(latest), integration, now)
-        facts = [
-            AlertFacts(
-                id=row.fingerprint,
-                fingerprint=row.fingerprint,
-                name=row.name,
-                status=row.status,
-                starts_at=row.starts_at,
-                received_at=now,
-                labels=row.labels,
-                annotations=row.annotations,
-                service=slug_of.get(row.service_id),
-                source=str(integration.pk),
-                group_key=row.group_key,
-                incident_id=row.incident_id,
-            )
-            for row in rows
-        ]
-        correlator = Correlator(
-            default_pipeline(
-                window=timedelta(minutes=integration.group_window_minutes),
-                reopen_grace=REOPEN_GRACE,
-            )
+        candidates = correlating.candidates(
+            integration, set(keys.values()), list(latest), now, REOPEN_GRACE
         )
-        decisions = correlator.run(facts, candidates.values(), now)
+        facts = [correlating.facts_of(row, slug_of.get(row.service_id), now) for row in rows]
+        correlator = correlating.correlator_for(integration, REOPEN_GRACE)
+        decisions, pool = correlator.run_batch(facts, candidates.values(), now)
         by_fp = {row.fingerprint: row for row in rows}
+        real_id: dict[Any, int] = {}
         touched, events = _apply_decisions(
-            integration, decisions, by_fp, candidates, slug_of, now, result
+            integration, decisions, by_fp, candidates, slug_of, now, result, real_id
         )
+        correlating.write_back(pool, real_id)
         _save_rows(rows)
         for row in rows:
             if row.fingerprint in changed_status and row.status == Alert.Status.RESOLVED:
@@ -283,15 +269,16 @@ def _apply_decisions(
     slug_of: dict[int, str],
     now: datetime,
     result: IngestResult,
+    real_id: dict[Any, int],
 ) -> tuple[set[int], list[tuple[TimelineEvent, Alert | None]]]:
     """Open incidents and point the alerts at theirs (in memory: rows are saved after).
 
     Returns the touched incident ids and the timeline entries to write, each with the alert
-    it is about so the alert's id can be filled in once saved.
+    it is about so the alert's id can be filled in once saved. Held alerts (waiting for a
+    rule's minimum count) keep no incident; their new group key is saved with the rows.
     """
     opened = [d for d in decisions if d.action is Action.OPEN]
     numbers = iter(reserve_numbers(len(opened)))
-    real_id: dict[Any, int] = {}
     new_numbers: dict[int, int] = {}
     events: list[tuple[TimelineEvent, Alert | None]] = []
     for decision in opened:
@@ -324,14 +311,26 @@ def _apply_decisions(
 
     touched: set[int] = set()
     reopened: set[int] = set()
-    references = dict(Incident.objects.filter(pk__in=list(candidates)).values_list("pk", "number"))
+    known = [pk for pk in candidates if isinstance(pk, int)]  # not rules' waiting groups
+    references = dict(Incident.objects.filter(pk__in=known).values_list("pk", "number"))
     references.update({pk: number for pk, number in new_numbers.items()})
     for decision in decisions:
-        if decision.action in (Action.IGNORE,):
+        if decision.action is Action.IGNORE:
             continue
         alert = by_fp[decision.alert_id]
+        if decision.action is Action.HOLD:  # waits, unattached, as a candidate of its rule
+            alert.group_key = decision.group_key[:500]
+            continue
         incident_id = real_id.get(decision.incident_id, decision.incident_id)
         touched.add(incident_id)
+        if decision.promoted:
+            Alert.objects.filter(
+                integration=integration, fingerprint__in=list(decision.promoted)
+            ).exclude(fingerprint=alert.fingerprint).update(incident_id=incident_id)
+        if decision.merges:
+            sources = [real_id.get(m, m) for m in decision.merges]
+            sources = [m for m in sources if isinstance(m, int) and m != incident_id]
+            correlating.auto_merge(incident_id, sources, decision.reason, now)
         if decision.action is Action.KEEP:
             continue
         if decision.action is Action.REOPEN and incident_id not in reopened:

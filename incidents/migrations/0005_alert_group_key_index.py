@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('incidents', '0002_housekeeping_schedule'),
+        ('incidents', '0004_correlation_retrain_schedule'),
     ]
 
     operations = [
