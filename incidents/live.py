@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import uuid
 from typing import Any
 
@@ -55,9 +56,31 @@ def publish_many(items: list[tuple[dict[str, Any], int, list[str]]]) -> None:
                 logger.warning("live update failed: %s", outcome)
 
     try:
-        async_to_sync(send_all)()
+        if _loop_bound(layer):
+            asyncio.run_coroutine_threadsafe(send_all(), _sender_loop()).result(timeout=10)
+        else:
+            async_to_sync(send_all)()
     except Exception:  # a broken channel layer must never fail the change itself
         logger.exception("live updates failed")
+
+
+def _loop_bound(layer: Any) -> bool:
+    """Layers that keep connections per event loop (Redis) get one long-lived loop, so each
+    send reuses its connections instead of opening new ones on a fresh loop."""
+    return "Redis" in type(layer).__name__
+
+
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_lock = threading.Lock()
+
+
+def _sender_loop() -> asyncio.AbstractEventLoop:
+    global _loop
+    with _loop_lock:
+        if _loop is None or _loop.is_closed():
+            _loop = asyncio.new_event_loop()
+            threading.Thread(target=_loop.run_forever, name="live-updates", daemon=True).start()
+        return _loop
 
 
 def publish_on_commit(items: list[tuple[dict[str, Any], int]]) -> None:
