@@ -14,20 +14,20 @@ from reliability.roles import ROLE_ORDER
 
 TEAMS = {"platform": "Platform", "commerce": "Commerce"}
 
-# slug: (team, tier, depends on)
+# slug: (team, tier, depends on); the same estate the telemetry lab simulates
 SERVICES: dict[str, tuple[str, int, list[str]]] = {
     "gateway": ("platform", 1, ["auth", "catalog", "search", "cart", "checkout"]),
-    "auth": ("platform", 1, ["postgres", "redis"]),
-    "catalog": ("commerce", 2, ["postgres", "redis"]),
-    "search": ("commerce", 2, ["catalog"]),
-    "cart": ("commerce", 1, ["redis", "inventory"]),
-    "checkout": ("commerce", 1, ["cart", "payments", "inventory", "kafka"]),
-    "payments": ("commerce", 1, ["postgres"]),
-    "inventory": ("commerce", 2, ["postgres"]),
-    "notifications": ("platform", 3, ["kafka"]),
-    "postgres": ("platform", 1, []),
-    "redis": ("platform", 1, []),
-    "kafka": ("platform", 2, []),
+    "auth": ("platform", 1, ["cache"]),
+    "catalog": ("commerce", 2, ["cache", "database"]),
+    "search": ("commerce", 2, ["cache", "catalog"]),
+    "cart": ("commerce", 1, ["cache", "inventory"]),
+    "checkout": ("commerce", 1, ["cart", "inventory", "payments", "queue"]),
+    "payments": ("commerce", 1, ["database"]),
+    "inventory": ("commerce", 2, ["database"]),
+    "notifications": ("platform", 3, ["queue"]),
+    "database": ("platform", 1, []),
+    "cache": ("platform", 1, []),
+    "queue": ("platform", 2, []),
 }
 
 
@@ -81,4 +81,8 @@ def load_demo() -> list[DemoAccount]:
                 name=f"{team_slug}-{kind}",
                 defaults={"kind": kind, "team": team, "group_by": []},
             )
+    # the telemetry lab's alerts arrive here in the demo (Alertmanager format)
+    Integration.objects.get_or_create(
+        name="lab", defaults={"kind": Integration.Kind.ALERTMANAGER, "team": teams["platform"]}
+    )
     return accounts
