@@ -97,13 +97,17 @@ def payload(batch: int, seq: int, run: str) -> bytes:
     return json.dumps(body).encode()
 
 
-def run_scenario(url: str, secret: str, batch: int, clients: int, requests: int) -> Row:
+def run_scenario(
+    url: str, secret: str, batch: int, clients: int, requests: int, limit_s: float = 20.0
+) -> Row:
     run = f"b{batch}c{clients}t{int(time.time() * 1000) % 10**8}"
     bodies = [payload(batch, seq, run) for seq in range(requests)]
     latencies: list[float] = []
     errors = 0
     lock = threading.Lock()
     next_index = iter(range(requests))
+
+    stop_at = time.perf_counter() + limit_s
 
     def worker() -> None:
         nonlocal errors
@@ -112,7 +116,7 @@ def run_scenario(url: str, secret: str, batch: int, clients: int, requests: int)
             while True:
                 with lock:
                     index = next(next_index, None)
-                if index is None:
+                if index is None or time.perf_counter() > stop_at:
                     return
                 start = time.perf_counter()
                 response = client.post(url, content=bodies[index])
@@ -130,14 +134,15 @@ def run_scenario(url: str, secret: str, batch: int, clients: int, requests: int)
         thread.join()
     seconds = time.perf_counter() - started
     latencies.sort()
-    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    done = len(latencies)  # fewer than asked when the time limit stopped the clients
+    p99 = latencies[min(done - 1, int(done * 0.99))]
     return Row(
         batch,
         clients,
-        requests,
-        requests * batch,
+        done,
+        done * batch,
         round(seconds, 3),
-        round(requests * batch / seconds, 1),
+        round(done * batch / seconds, 1),
         round(statistics.median(latencies) * 1000, 1),
         round(p99 * 1000, 1),
         errors,
@@ -147,7 +152,8 @@ def run_scenario(url: str, secret: str, batch: int, clients: int, requests: int)
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
-    parser.add_argument("--alerts", type=int, default=6000, help="alerts per scenario (bounded)")
+    parser.add_argument("--alerts", type=int, default=6000, help="alerts per scenario (at most)")
+    parser.add_argument("--seconds", type=float, default=20.0, help="time per scenario (at most)")
     parser.add_argument("--out", default=str(ROOT / "bench-results" / "ingest"))
     args = parser.parse_args()
     if "postgres" not in os.environ.get("DATABASE_URL", ""):
@@ -217,7 +223,7 @@ def main() -> int:
         for batch in (1, 10, 100):
             for clients in (1, 8):
                 requests = max(clients * 4, min(args.alerts // batch, 3000))
-                row = run_scenario(url, secret, batch, clients, requests)
+                row = run_scenario(url, secret, batch, clients, requests, args.seconds)
                 rows.append(row)
                 print(
                     f"batch {batch:>3} clients {clients}: {row.alerts_per_s:>8.1f} alerts/s  "
