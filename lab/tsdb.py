@@ -81,6 +81,31 @@ class TSDB:
             buf.times.append(float(t))
             buf.values.append(float(value))
 
+    def add_series(
+        self, labels: Mapping[str, str], times: Sequence[float], values: Sequence[float]
+    ) -> None:
+        """Append a run of samples to one series at once: the generator's fast path.
+
+        Samples not newer than the series' last one are dropped, as ``add`` does.
+        """
+        key = label_key(labels)
+        ts = [float(t) for t in times]
+        vs = [float(v) for v in values]
+        with self._lock:
+            buf = self._series.get(key)
+            if buf is None:
+                buf = self._series[key] = _Buffer()
+            if buf.times:
+                last = buf.times[-1]
+                keep = next((i for i, t in enumerate(ts) if t > last), len(ts))
+                ts, vs = ts[keep:], vs[keep:]
+            buf.times.extend(ts)
+            buf.values.extend(vs)
+
+    def sample_count(self) -> int:
+        with self._lock:
+            return sum(len(buf.times) for buf in self._series.values())
+
     def add_many(self, samples: Iterable[tuple[Mapping[str, str], float, float]]) -> None:
         for labels, t, value in samples:
             self.add(labels, t, value)
