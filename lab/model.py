@@ -126,8 +126,8 @@ class Model:
                 e504 += 0.03 * a
             elif f.kind == "memory_leak":
                 frac, _ = self.leak(f, t, 0)
-                lat_add += 150.0 * frac**6
-                e503 += 0.06 * frac**10
+                lat_add += 250.0 * frac**4  # GC thrash near the limit
+                e503 += 0.15 * frac**8
             elif f.kind == "slow_dependency":
                 lat_add += 1400.0 * a
                 e504 += 0.04 * a
