@@ -295,7 +295,7 @@ class Cluster:
             dep.template["metadata"].get("labels", {}).pop("pod-template-hash", None)
             dep.generation += 1
             alive = [p for p in self.pods[service] if p.alive(at) or p.born > at]
-            step = 20.0 if at < self.clock() - 1 else 1.0
+            step = 20.0 if at < self.clock() - 1 else 0.0  # history rolls; live switches at once
             for i, pod in enumerate(alive):
                 pod.died = at + step * (i + 1)
             for i in range(dep.replicas):
@@ -732,8 +732,20 @@ class KubernetesAPI:
     def _patch_body(self, current: dict, body: bytes, content_type: str) -> dict:
         patch = json.loads(body or b"{}")
         ctype = content_type.split(";")[0].strip()
-        if ctype == "application/json-patch+json" or isinstance(patch, list):
+        if ctype == "application/json-patch+json":
+            if not isinstance(patch, list):
+                raise ApiError(
+                    400,
+                    "BadRequest",
+                    "json: cannot unmarshal object into Go value of type []handlers.jsonPatchOp",
+                )
             return _json_patch(current, patch)
+        if not isinstance(patch, dict):
+            raise ApiError(
+                400,
+                "BadRequest",
+                "json: cannot unmarshal array into Go value of type map[string]interface {}",
+            )
         return _merge(current, patch, strategic=ctype != "application/merge-patch+json")
 
     def _dispatch(
