@@ -1,0 +1,116 @@
+"""Alertmanager-format webhooks from the lab's own rule evaluation, and the shipped
+Prometheus rule files."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import yaml
+
+from lab.alerts import RULES, RULES_DIR, fingerprint, rule_groups
+from lab.server import wait_until
+from lab.testing import running_lab
+
+
+@pytest.fixture
+def receiver():
+    got: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            got.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/hook", got
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_webhooks_are_alertmanager_v4(receiver) -> None:
+    url, got = receiver
+    with running_lab(
+        seed=3, duration_s=1800, faults=["db_pool_exhaustion:payments@-12m"], webhook_url=url
+    ):
+        assert wait_until(lambda: len(got) >= 3, timeout=10)
+    by_name = {(p["groupLabels"]["alertname"], p["groupLabels"]["service"]): p for p in got}
+    assert ("DBPoolExhausted", "payments") in by_name
+    assert ("HighErrorRate", "payments") in by_name
+    assert ("DiskSpaceLow", "database") in by_name  # noise keeps firing
+    for payload in got:
+        assert set(payload) == {
+            "receiver",
+            "status",
+            "alerts",
+            "groupLabels",
+            "commonLabels",
+            "commonAnnotations",
+            "externalURL",
+            "version",
+            "groupKey",
+            "truncatedAlerts",
+        }
+        assert payload["version"] == "4" and payload["truncatedAlerts"] == 0
+        assert payload["externalURL"].startswith("http://127.0.0.1:")
+        for alert in payload["alerts"]:
+            assert set(alert) == {
+                "status",
+                "labels",
+                "annotations",
+                "startsAt",
+                "endsAt",
+                "generatorURL",
+                "fingerprint",
+            }
+            assert set(alert["labels"]) >= {"alertname", "service", "severity", "namespace"}
+            assert alert["labels"]["namespace"] == "prod"
+            assert alert["fingerprint"] == fingerprint(alert["labels"])
+            assert alert["status"] == "firing" and alert["endsAt"] == "0001-01-01T00:00:00Z"
+            assert alert["startsAt"].endswith("Z")
+            assert "summary" in alert["annotations"]
+    pool = by_name[("DBPoolExhausted", "payments")]
+    assert pool["commonLabels"]["severity"] == "critical"
+    assert pool["groupKey"] == '{}:{alertname="DBPoolExhausted", service="payments"}'
+
+
+def test_fingerprint_is_stable_and_label_sensitive() -> None:
+    a = fingerprint({"alertname": "X", "service": "payments"})
+    assert a == fingerprint({"service": "payments", "alertname": "X"})
+    assert a != fingerprint({"alertname": "X", "service": "checkout"})
+    assert len(a) == 16 and int(a, 16) >= 0
+
+
+def test_quiet_estate_fires_only_noise(history) -> None:
+    lab = history(duration_s=3600)
+    firing = {s.rule.name for s in lab.alerts.firing()}
+    noise = {r.name for r in RULES if r.group == "noise"}
+    assert firing and firing <= noise
+
+
+def test_resolved_after_remediation(history) -> None:
+    lab = history("bad_feature_flag:checkout@-20m~10m")
+    statuses = [
+        (h["status"], h["labels"]["alertname"])
+        for h in lab.alerts.history
+        if h["labels"]["service"] == "checkout"
+    ]
+    assert ("firing", "HighErrorRate") in statuses and ("resolved", "HighErrorRate") in statuses
+
+
+def test_rule_files_match_the_rules() -> None:
+    shipped = {p.stem: yaml.safe_load(p.read_text()) for p in RULES_DIR.glob("*.yml")}
+    assert shipped == rule_groups()
+    names = [r["alert"] for doc in shipped.values() for g in doc["groups"] for r in g["rules"]]
+    assert sorted(names) == sorted(r.name for r in RULES)
+    for doc in shipped.values():
+        for rule in doc["groups"][0]["rules"]:
+            assert rule["expr"] and rule["for"].endswith("s") and rule["labels"]["severity"]
