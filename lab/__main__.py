@@ -4,6 +4,7 @@ export a scenario with its ground truth, write the Prometheus rule files."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import signal
@@ -32,7 +33,8 @@ def cmd_faults(args: argparse.Namespace) -> int:
         return 0
     for k in describe_kinds():
         print(
-            f"{k['kind']:<20} {k['remediation']:<13} default {k['default_service']:<10} {k['description']}"
+            f"{k['kind']:<20} {k['remediation']:<13} default {k['default_service']:<10} "
+            f"{k['description']}"
         )
     return 0
 
@@ -47,21 +49,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     for spec in args.fault:
         server.inject_later(spec, args.inject_after)
     print(
-        f"lab serving on {server.base_url} (history {args.history}, generated in {time.time() - started:.1f}s)",
+        f"lab serving on {server.base_url} (history {args.history}, generated in "
+        f"{time.time() - started:.1f}s)",
         flush=True,
     )
     print(
-        f"  Prometheus {server.base_url}/api/v1  Loki {server.base_url}/loki/api/v1  Tempo {server.base_url}/api/search  Kubernetes {server.base_url}/apis/apps/v1",
+        f"  Prometheus {server.base_url}/api/v1  Loki {server.base_url}/loki/api/v1  Tempo "
+        f"{server.base_url}/api/search  Kubernetes {server.base_url}/apis/apps/v1",
         flush=True,
     )
     if args.fault:
         print(f"  injecting {', '.join(args.fault)} in {args.inject_after:g}s", flush=True)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         done.wait(args.run_for if args.run_for else None)
-    except KeyboardInterrupt:
-        pass
     server.stop()
     return 0
 

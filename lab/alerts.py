@@ -134,7 +134,8 @@ RULES: list[Rule] = [
         0.5,
         60,
         "sum by (namespace, service) (rate(cache_hits_total[2m])) / (sum by (namespace, service)"
-        " (rate(cache_hits_total[2m])) + sum by (namespace, service) (rate(cache_misses_total[2m])))"
+        " (rate(cache_hits_total[2m])) + sum by (namespace, service) "
+        "(rate(cache_misses_total[2m])))"
         " < 0.5",
         "{service}: cache hit rate below 50%",
         "resources",

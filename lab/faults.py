@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from lab.estate import Estate
 
@@ -217,7 +217,3 @@ def place(spec: FaultSpec | str, estate: Estate, now: float) -> Fault:
         off = [f for f, on in estate[fault.service].flags.items() if not on]
         fault.flag = (off or list(estate[fault.service].flags) or ["experiment"])[0]
     return fault
-
-
-def with_relative(spec: FaultSpec, **changes: object) -> FaultSpec:
-    return replace(spec, **changes)

@@ -99,6 +99,10 @@ class ApiError(Exception):
         self.code, self.reason, self.message = code, reason, message
 
 
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def template_hash(template: dict) -> str:
     clean = copy.deepcopy(template)
     clean.get("metadata", {}).get("labels", {}).pop("pod-template-hash", None)
@@ -495,7 +499,7 @@ class Cluster:
         status: dict = {
             "name": container["name"],
             "image": container["image"],
-            "imageID": f"{container['image']}@sha256:{hashlib.sha256(container['image'].encode()).hexdigest()}",
+            "imageID": f"{container['image']}@sha256:{_sha(container['image'])}",
             "containerID": f"containerd://{hashlib.sha256(pod.name.encode()).hexdigest()}",
             "ready": True,
             "started": True,

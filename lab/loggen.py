@@ -65,13 +65,15 @@ class LineMaker:
             if r.random() < 0.5:
                 return (
                     "info",
-                    f"1:M {self._redis_time(ns)} * {r.randint(1, 90)} changes in 60 seconds. Saving...",
+                    f"1:M {self._redis_time(ns)} * {r.randint(1, 90)} changes in 60 seconds. "
+                    "Saving...",
                 )
             return "info", f"1:M {self._redis_time(ns)} * DB saved on disk"
         if self.svc.name == "queue":
             return "info", (
                 f"{iso(ns)[:-1].replace('T', ' ')}+00:00 [info] <0.{r.randint(100, 999)}.0> "
-                f"accepting AMQP connection {self._ip()}:{r.randint(30000, 60000)} -> 10.42.0.30:5672"
+                f"accepting AMQP connection {self._ip()}:{r.randint(30000, 60000)} -> "
+                "10.42.0.30:5672"
             )
         if tier == "support":
             return "info", (
@@ -95,7 +97,8 @@ class LineMaker:
                 f'level=debug msg="cache refreshed" entries={r.randint(100, 5000)}',
                 f'level=info msg="health check ok" uptime_s={r.randint(60, 900000)}',
                 f'level=info msg="config reloaded" version={self.svc.version}',
-                f'level=warn msg="slow client" client_ip={self._ip()} write_ms={r.randint(200, 900)}',
+                f'level=warn msg="slow client" client_ip={self._ip()} '
+                f"write_ms={r.randint(200, 900)}",
             ]
         )
         level = msg.split()[0].split("=")[1]
@@ -117,23 +120,27 @@ class LineMaker:
         if self.svc.name == "cache":
             return (
                 "error",
-                f"1:M {self._redis_time(ns)} # Error accepting a client connection: connection refused (maxclients reached: {r.randint(10000, 10100)})",
+                f"1:M {self._redis_time(ns)} # Error accepting a client connection: connection "
+                f"refused (maxclients reached: {r.randint(10000, 10100)})",
             )
         if self.svc.name == "database":
             return (
                 "error",
-                f"{iso(ns)[:-1].replace('T', ' ')} UTC [{r.randint(100, 9999)}] ERROR:  canceling statement due to statement timeout",
+                f"{iso(ns)[:-1].replace('T', ' ')} UTC [{r.randint(100, 9999)}] ERROR:  "
+                "canceling statement due to statement timeout",
             )
         if self.svc.name == "queue":
             return (
                 "error",
-                f"{iso(ns)[:-1].replace('T', ' ')}+00:00 [error] <0.{r.randint(100, 999)}.0> closing AMQP connection: connection_closed_abruptly",
+                f"{iso(ns)[:-1].replace('T', ' ')}+00:00 [error] <0.{r.randint(100, 999)}.0> "
+                "closing AMQP connection: connection_closed_abruptly",
             )
         if cause == "bad_deploy":
             exc, text, code_line = r.choice(_PY_ERRORS)
             fn = route.path.strip("/").replace("/", "_").replace("v1_", "") or "handler"
             return "error", (
-                f'{head} msg="unhandled exception" {where} version={version} error="{exc}: {text}"\n'
+                f'{head} msg="unhandled exception" {where} version={version} error="{exc}: '
+                f'{text}"\n'
                 f"Traceback (most recent call last):\n"
                 f'  File "/app/{self.svc.name}/handlers.py", line {r.randint(80, 400)}, in {fn}\n'
                 f"    {code_line}\n{exc}: {text}"
@@ -141,7 +148,8 @@ class LineMaker:
         if cause == "bad_feature_flag":
             return "error", (
                 f'{head} msg="feature flag code path failed" flag={upstream} {where} '
-                f"error=\"ValueError: unsupported pricing rule '{r.choice(['promo', 'bundle', 'tiered'])}'\"\n"
+                'error="ValueError: unsupported pricing rule '
+                f"'{r.choice(['promo', 'bundle', 'tiered'])}'\"\n"
                 f"Traceback (most recent call last):\n"
                 f'  File "/app/{self.svc.name}/flags.py", line {r.randint(20, 90)}, in evaluate\n'
                 f"    rule = RULES[ctx.rule]\nValueError: unsupported pricing rule"
@@ -149,7 +157,8 @@ class LineMaker:
         if cause == "db_pool_exhaustion":
             return "error", (
                 f'{head} msg="could not acquire database connection" {where} pool=primary '
-                f"active={self.svc.db_pool} max={self.svc.db_pool} waited_ms={r.randint(1900, 5000)} "
+                f"active={self.svc.db_pool} max={self.svc.db_pool} "
+                f"waited_ms={r.randint(1900, 5000)} "
                 f'error="timeout acquiring connection from pool"'
             )
         if cause == "packet_loss" and upstream:
@@ -166,11 +175,13 @@ class LineMaker:
         if code == 504:
             return (
                 "error",
-                f'{head} msg="request deadline exceeded" {where} duration_ms={r.randint(1000, 3000)}',
+                f'{head} msg="request deadline exceeded" {where} '
+                f"duration_ms={r.randint(1000, 3000)}",
             )
         if upstream == "cache":
             return "error", (
-                f'{head} msg="cache error" {where} error="dial tcp 10.42.0.9:6379: connect: connection refused"'
+                f'{head} msg="cache error" {where} error="dial tcp 10.42.0.9:6379: connect: '
+                'connection refused"'
             )
         if upstream:
             return "error", (
@@ -191,38 +202,49 @@ class LineMaker:
         if cause == "cpu_saturation":
             return (
                 "warn",
-                f'{head} level=warn msg="worker pool saturated" queued={r.randint(20, 400)} workers=8 cpu_throttled_pct={r.randint(40, 90)}',
+                f'{head} level=warn msg="worker pool saturated" queued={r.randint(20, 400)} '
+                f"workers=8 cpu_throttled_pct={r.randint(40, 90)}",
             )
         if cause == "memory_leak" and detail.get("frac", 0) > 0.6:
             limit = int(self.svc.memory_limit_bytes / 2**20)
             return (
                 "warn",
-                f'{head} level=warn msg="heap usage high" heap_mb={int(limit * detail["frac"])} limit_mb={limit} gc_pause_ms={r.randint(50, 900)}',
+                f'{head} level=warn msg="heap usage high" '
+                f"heap_mb={int(limit * detail['frac'])} limit_mb={limit} "
+                f"gc_pause_ms={r.randint(50, 900)}",
             )
         if cause == "slow_dependency":
             if self.svc.tier == "data":
                 return (
                     "warn",
-                    f"{iso(ns)[:-1].replace('T', ' ')} UTC [{r.randint(100, 9999)}] LOG:  duration: {r.randint(900, 4000)}.{r.randint(100, 999)} ms  statement: SELECT * FROM orders o JOIN order_items i ON i.order_id = o.id",
+                    f"{iso(ns)[:-1].replace('T', ' ')} UTC [{r.randint(100, 9999)}] LOG:  "
+                    f"duration: {r.randint(900, 4000)}.{r.randint(100, 999)} ms  statement: "
+                    "SELECT * FROM orders o JOIN order_items i ON i.order_id = o.id",
                 )
             return (
                 "warn",
-                f'{head} level=warn msg="slow request" duration_ms={r.randint(1200, 3500)} handler=default stage=db_query',
+                f'{head} level=warn msg="slow request" duration_ms={r.randint(1200, 3500)} '
+                "handler=default stage=db_query",
             )
         if cause == "db_pool_exhaustion":
             return (
                 "warn",
-                f'{head} level=warn msg="connection pool at capacity" pool=primary active={self.svc.db_pool} idle=0 waiting={r.randint(5, 60)}',
+                f'{head} level=warn msg="connection pool at capacity" pool=primary '
+                f"active={self.svc.db_pool} idle=0 waiting={r.randint(5, 60)}",
             )
         if cause == "packet_loss":
             return (
                 "warn",
-                f'{head} level=warn msg="retrying request" upstream={detail.get("target")} attempt={r.randint(1, 3)} backoff_ms={r.choice([100, 200, 400])} error="i/o timeout"',
+                f'{head} level=warn msg="retrying request" upstream={detail.get("target")} '
+                f'attempt={r.randint(1, 3)} backoff_ms={r.choice([100, 200, 400])} error="i/o '
+                'timeout"',
             )
         if cause == "cache_fallback":
             return (
                 "warn",
-                f'{head} level=warn msg="cache unavailable, falling back to database" key=product:{r.randint(1000, 99999)} error="dial tcp 10.42.0.9:6379: connect: connection refused"',
+                f'{head} level=warn msg="cache unavailable, falling back to database" '
+                f'key=product:{r.randint(1000, 99999)} error="dial tcp 10.42.0.9:6379: '
+                'connect: connection refused"',
             )
         if cause == "cache_failure":
             return (
@@ -232,7 +254,8 @@ class LineMaker:
         if cause == "bad_feature_flag":
             return (
                 "info",
-                f'{head} level=info msg="feature flag evaluated" flag={detail.get("flag")} value=true user_id={self._id("u")}',
+                f'{head} level=info msg="feature flag evaluated" flag={detail.get("flag")} '
+                f"value=true user_id={self._id('u')}",
             )
         return None
 
@@ -242,12 +265,15 @@ class LineMaker:
             (
                 ns - 2_000_000_000,
                 "error",
-                f'ts={iso(ns - 2_000_000_000)} level=error msg="fatal error: runtime: out of memory" heap_mb={limit} limit_mb={limit}',
+                f'ts={iso(ns - 2_000_000_000)} level=error msg="fatal error: runtime: out of '
+                f'memory" heap_mb={limit} limit_mb={limit}',
             ),
             (
                 ns + 8_000_000_000,
                 "warn",
-                f'ts={iso(ns + 8_000_000_000)} level=warn msg="starting {self.svc.name}" version={self.svc.version} previous_exit=OOMKilled exit_code=137 restart_count={restarts}',
+                f'ts={iso(ns + 8_000_000_000)} level=warn msg="starting {self.svc.name}" '
+                f"version={self.svc.version} previous_exit=OOMKilled exit_code=137 "
+                f"restart_count={restarts}",
             ),
         ]
 

@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from lab.alerts import WebhookSender
-from lab.faults import KINDS, DEFAULT_TARGETS, FaultSpec
+from lab.faults import DEFAULT_TARGETS, KINDS, FaultSpec
 from lab.kube import KubernetesAPI
 from lab.logs import LokiAPI
 from lab.sim import Lab
@@ -178,9 +178,10 @@ class LabServer:
             if parts == ["faults"] and method == "GET":
                 return _json(200, {"faults": lab.ground_truth(), "kinds": describe_kinds()})
             if parts == ["faults"] and method == "POST":
+                kind = str(data.get("kind"))
                 text = (
                     data.get("fault")
-                    or f"{data.get('kind')}:{data.get('service') or DEFAULT_TARGETS.get(str(data.get('kind')), '')}"
+                    or f"{kind}:{data.get('service') or DEFAULT_TARGETS.get(kind, '')}"
                 )
                 spec = FaultSpec.parse(text)
                 spec.peer = data.get("peer", spec.peer)

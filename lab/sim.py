@@ -85,7 +85,7 @@ class Lab:
             c = self.cluster
             if fault.kind == "bad_deploy":
                 fault.version_from = c.image_version(svc.name)
-                major, minor, patch = (fault.version_from.split(".") + ["0", "0"])[:3]
+                major, minor = [*fault.version_from.split("."), "0"][:2]
                 fault.version_to = f"{major}.{int(minor) + 1}.0"
                 c.set_image(svc.name, fault.version_to, fault.start)
             elif fault.kind == "bad_feature_flag":
@@ -105,11 +105,15 @@ class Lab:
 
     def _probe_events(self, fault: Fault) -> None:
         message = {
-            "cpu_saturation": 'Readiness probe failed: Get "http://{ip}:8080/healthz": context deadline exceeded (Client.Timeout exceeded while awaiting headers)',
-            "slow_dependency": 'Readiness probe failed: Get "http://{ip}:8080/healthz": context deadline exceeded',
+            "cpu_saturation": 'Readiness probe failed: Get "http://{ip}:8080/healthz": '
+            "context deadline exceeded (Client.Timeout exceeded while awaiting headers)",
+            "slow_dependency": 'Readiness probe failed: Get "http://{ip}:8080/healthz": '
+            "context deadline exceeded",
             "db_pool_exhaustion": "Readiness probe failed: HTTP probe failed with statuscode: 503",
-            "packet_loss": 'Liveness probe failed: Get "http://{ip}:8080/livez": read tcp: i/o timeout',
-            "cache_failure": "Liveness probe failed: dial tcp {ip}:6379: connect: connection refused",
+            "packet_loss": 'Liveness probe failed: Get "http://{ip}:8080/livez": '
+            "read tcp: i/o timeout",
+            "cache_failure": "Liveness probe failed: dial tcp {ip}:6379: connect: connection "
+            "refused",
         }.get(fault.kind)
         if message is None:
             return
@@ -222,7 +226,7 @@ class Lab:
             out.append(truth)
         return out
 
-    # -- generation ---------------------------------------------------------------------------
+    # -- generation --------------------------------------------------------------------------------
     def generate_until(self, end: float, step: float | None = None) -> int:
         """Write every signal from the last generated instant up to ``end``."""
         step = step or self.step
@@ -735,7 +739,7 @@ class Lab:
                 entries,
             )
 
-    # -- traces ---------------------------------------------------------------------------------------
+    # -- traces ------------------------------------------------------------------------------------
     def _traces(self, t: np.ndarray, dt: np.ndarray, rnd: random.Random) -> None:
         own = {}
         for svc in self.estate:
@@ -768,7 +772,7 @@ class Lab:
                         spans = builder.trace(svc, route, i, at)
                         self.traces.add(spans)
 
-    # -- live -------------------------------------------------------------------------------------
+    # -- live --------------------------------------------------------------------------------------
     def live(self, tick: float, stop: threading.Event) -> None:
         """Keep generating up to the clock every ``tick`` seconds until ``stop`` is set."""
         while not stop.wait(tick):
