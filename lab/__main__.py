@@ -41,6 +41,7 @@ def cmd_faults(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     started = time.time()
     lab = build_history(
         args.seed, _seconds(args.history), args.fault_at, end=started, clock=time.time

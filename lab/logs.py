@@ -321,7 +321,7 @@ class LokiAPI:
                 else max(1.0, (end - start) / 1e9 / 250)
             )
             return self._matrix(query, start, end, step)
-        return self._streams(query, start, end, limit, args.get("direction", "backward"))
+        return self._streams(query, start, end, limit, args.get("direction", "backward").lower())
 
     def instant(self, args: dict[str, str]) -> dict:
         query = parse_logql(args.get("query", ""))

@@ -145,14 +145,16 @@ class Lab:
                     )
 
     def clear(self, fault_id: int, cause: str = "manual", at: float | None = None) -> Fault:
-        with self.lock:
-            fault = next(f for f in self.faults if f.id == fault_id)
-            if fault.end is None or fault.end > (at or self.clock()):
-                fault.end = self.clock() if at is None else at
-                fault.cleared_by = cause
-                if fault.kind == "bad_feature_flag":
-                    self.flags[fault.service][fault.flag or ""] = False
-            return fault
+        """End a fault. Takes no lock: it runs inside cluster callbacks (lock order is
+        always lab, then cluster)."""
+        fault = next(f for f in self.faults if f.id == fault_id)
+        at = self.clock() if at is None else at
+        if fault.end is None or fault.end > at:
+            fault.end = at
+            fault.cleared_by = cause
+            if fault.kind == "bad_feature_flag":
+                self.flags[fault.service][fault.flag or ""] = False
+        return fault
 
     def active_faults(self, at: float | None = None) -> list[Fault]:
         t = self.clock() if at is None else at
@@ -201,19 +203,18 @@ class Lab:
         name = action.get("deployment") or action.get("service")
         if name not in self.estate.services:
             raise ValueError(f"unknown deployment {name!r}")
-        with self.cluster.lock:
-            if kind == "rollback":
-                self.cluster.rollback(name, now)
-            elif kind == "restart":
-                self.cluster.restart(name, now)
-            elif kind == "scale":
-                self.cluster.scale(
-                    name, int(action.get("replicas", self.cluster.replicas(name) * 2)), now
-                )
-            elif kind == "disable_flag":
-                self.set_flag(name, str(action.get("flag")), False)
-            else:
-                raise ValueError(f"unknown action {kind!r}")
+        if kind == "rollback":
+            self.cluster.rollback(name, now)
+        elif kind == "restart":
+            self.cluster.restart(name, now)
+        elif kind == "scale":
+            self.cluster.scale(
+                name, int(action.get("replicas", self.cluster.replicas(name) * 2)), now
+            )
+        elif kind == "disable_flag":
+            self.set_flag(name, str(action.get("flag")), False)
+        else:
+            raise ValueError(f"unknown action {kind!r}")
         return {
             "applied": action,
             "active_faults": [f.ground_truth(1) for f in self.active_faults(now)],
@@ -531,7 +532,7 @@ class Lab:
         """Service-specific metrics: cache hits, disk, certificates, batch jobs."""
         name = svc.name
         if name == "cache":
-            calls = sum(r.rps for r in svc.routes) * daily(tp) / max(1, 1) * dtp
+            calls = sum(r.rps for r in svc.routes) * daily(tp) * dtp
             hit = self.model.cache_hit_ratio(tp)
             self._counter(
                 (pod.name, "hits"),
@@ -771,12 +772,6 @@ class Lab:
                         at = t[i] - rnd.random() * dt[i]
                         spans = builder.trace(svc, route, i, at)
                         self.traces.add(spans)
-
-    # -- live --------------------------------------------------------------------------------------
-    def live(self, tick: float, stop: threading.Event) -> None:
-        """Keep generating up to the clock every ``tick`` seconds until ``stop`` is set."""
-        while not stop.wait(tick):
-            self.generate_until(self.clock(), step=tick)
 
 
 class _TraceBuilder:
