@@ -16,23 +16,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from lab.alerts import WebhookSender
+from lab.exposition import render as render_exposition
 from lab.faults import DEFAULT_TARGETS, KINDS, FaultSpec
 from lab.kube import KubernetesAPI
 from lab.logs import LokiAPI
+from lab.prometheus_api import PrometheusAPI
 from lab.sim import Lab
 from lab.traces import TempoAPI
+from lab.tsdb import label_key
 
 log = logging.getLogger(__name__)
 
 Response = tuple[int, dict[str, str], bytes]
 _K8S_CORE = {"namespaces", "pods", "events", "nodes", "services", "configmaps"}
-
-try:  # the PromQL engine and its HTTP API live on the colleague's branch until merged
-    from lab.exposition import render as render_exposition
-    from lab.prometheus_api import PrometheusAPI
-except ImportError:  # pragma: no cover - depends on which branches are merged
-    PrometheusAPI = None  # type: ignore[assignment,misc]
-    render_exposition = None  # type: ignore[assignment]
 
 
 def _json(status: int, payload: object) -> Response:
@@ -49,7 +45,7 @@ class LabServer:
         self.kube = KubernetesAPI(lab.cluster)
         self.loki = LokiAPI(lab.logs, lab.clock)
         self.tempo = TempoAPI(lab.traces, lab.clock)
-        self.prometheus = PrometheusAPI(lab.tsdb, now=lab.clock) if PrometheusAPI else None
+        self.prometheus = PrometheusAPI(lab.tsdb, now=lab.clock)
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
@@ -153,19 +149,16 @@ class LabServer:
 
     def _prometheus(self, method: str, path: str, query: dict, body: bytes) -> Response:
         if path == "/metrics":
-            if render_exposition is None:
-                return 503, {"Content-Type": "text/plain"}, b"exposition not built into this lab\n"
-            text = render_exposition(self.lab.tsdb)
+            # only what a scrape would see now: no series of pods gone for 5 minutes, and
+            # no ALERTS (the lab's own rule state; a scraping Prometheus computes its own)
+            now = self.lab.clock()
+            stale = {label_key(lab) for lab, t, _ in self.lab.tsdb.latest() if t < now - 300}
+
+            def current(labels: dict[str, str]) -> bool:
+                return labels.get("__name__") != "ALERTS" and label_key(labels) not in stale
+
+            text = render_exposition(self.lab.tsdb, only=current)
             return 200, {"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}, text.encode()
-        if self.prometheus is None:
-            return _json(
-                503,
-                {
-                    "status": "error",
-                    "errorType": "unavailable",
-                    "error": "PromQL engine not built into this lab",
-                },
-            )
         return self.prometheus.handle(method, path, query, body)
 
     def control(self, method: str, parts: list[str], query: dict, body: bytes) -> Response:

@@ -114,3 +114,36 @@ def test_rule_files_match_the_rules() -> None:
     for doc in shipped.values():
         for rule in doc["groups"][0]["rules"]:
             assert rule["expr"] and rule["for"].endswith("s") and rule["labels"]["severity"]
+
+
+def test_shipped_rule_expressions_agree_with_the_built_in_evaluator() -> None:
+    """The rule files' PromQL, run by the lab's Prometheus API, fires for the same services
+    as the evaluator that sends the demo's webhooks."""
+    import httpx
+
+    faults = [
+        "db_pool_exhaustion:payments@-15m",
+        "memory_leak:cart@-15m",
+        "cpu_saturation:search@-15m",
+    ]
+    with running_lab(seed=5, duration_s=1800, faults=faults) as lab:
+        firing: dict[str, set[str]] = {}
+        for state in lab.lab.alerts.firing():
+            firing.setdefault(state.rule.name, set()).add(state.service)
+        for name in (
+            "HighErrorRate",
+            "CPUSaturation",
+            "DBPoolExhausted",
+            "PodRestarting",
+            "DiskSpaceLow",
+        ):
+            rule = next(r for r in RULES if r.name == name)
+            resp = httpx.get(
+                f"{lab.prometheus_url}/api/v1/query", params={"query": rule.expr}, timeout=20
+            )
+            assert resp.status_code == 200, resp.text
+            services = {r["metric"]["service"] for r in resp.json()["data"]["result"]}
+            assert services == firing.get(name, set()), name
+        assert {"payments"} <= firing["DBPoolExhausted"] and "cart" in firing["PodRestarting"]
+        metrics = httpx.get(f"{lab.prometheus_url}/metrics", timeout=20).text
+        assert "http_requests_total{" in metrics and "ALERTS" not in metrics
