@@ -359,7 +359,7 @@ class LokiAPI:
         for stream in self.store.select(query.matchers):
             with self.store.lock:
                 lo = bisect.bisect_left(stream.times, start)
-                hi = bisect.bisect_right(stream.times, end)  # Loki's end is inclusive-ish
+                hi = bisect.bisect_left(stream.times, end)  # Loki: start <= t < end
                 times, lines = stream.times[lo:hi], stream.lines[lo:hi]
             yield stream, times, lines
 
@@ -403,7 +403,7 @@ class LokiAPI:
         rng = int(q.range_s * 1e9)
         points = list(range(start, end + 1, step)) or [end]
         series: dict[tuple, dict] = {}
-        for stream, times, lines in self._entries(q.query, start - rng, end):
+        for stream, times, lines in self._entries(q.query, start - rng, end + 1):
             kept = [
                 (t, len(line)) for t, line in zip(times, lines, strict=True) if q.query.keep(line)
             ]

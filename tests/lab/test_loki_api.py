@@ -127,3 +127,25 @@ def test_bad_logql_is_400(served, bad: str) -> None:
     resp = q(served, "query_range", query=bad)
     assert resp.status_code == 400
     assert "parse error" in resp.text
+
+
+def test_end_is_exclusive_so_paging_neither_skips_nor_repeats(served) -> None:
+    """Clients page backward with ``end`` = the oldest timestamp seen, like Grafana does."""
+    end = time.time_ns() - 5 * 10**9  # behind the live ticks, so the window is settled
+    start = end - 900 * 10**9
+    query = '{service="checkout"}'
+    every = q(served, "query_range", query=query, start=start, end=end, limit=5000).json()
+    want = sorted(int(v[0]) for r in every["data"]["result"] for v in r["values"])
+    got: list[int] = []
+    hi = end
+    while True:
+        page = q(served, "query_range", query=query, start=start, end=hi, limit=50).json()
+        stamps = sorted(
+            (int(v[0]) for r in page["data"]["result"] for v in r["values"]), reverse=True
+        )
+        got += stamps
+        if len(stamps) < 50:
+            break
+        hi = stamps[-1]
+        assert all(s < end for s in stamps)
+    assert sorted(got) == want and len(want) > 100
