@@ -220,20 +220,21 @@ class AlertEngine:
     states: dict[tuple[str, str], AlertState] = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)  # every firing/resolved transition
     notify: Callable[[list[AlertState], float], None] | None = None
-    _restarts: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    _restarts: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     external_url: str = "http://127.0.0.1"
 
     def _extra_signals(self, t: np.ndarray, signals: dict[str, dict[str, np.ndarray]]) -> None:
         for name, sig in signals.items():
-            if "restarts" in sig:
-                buf = self._restarts.setdefault(name, [])
-                out = np.zeros_like(t)
-                for i, (ti, v) in enumerate(zip(t, sig["restarts"], strict=True)):
-                    buf.append((float(ti), float(v)))
-                    while buf and buf[0][0] < ti - 600:
-                        buf.pop(0)
-                    out[i] = v - min(x for _, x in buf)
-                sig["restarts_10m"] = out
+            if "restarts" in sig:  # increase over 10 minutes, as increase(...[10m]) sees it
+                old_t, old_v = self._restarts.get(name, (np.empty(0), np.empty(0)))
+                times = np.concatenate([old_t, t])
+                values = np.concatenate([old_v, sig["restarts"]])
+                lo = np.searchsorted(times, times - 600.0, side="left")
+                new = range(len(old_t), len(values))
+                window_min = np.array([values[lo[i] : i + 1].min() for i in new])
+                sig["restarts_10m"] = values[len(old_t) :] - window_min
+                keep = times >= t[-1] - 600.0
+                self._restarts[name] = (times[keep], values[keep])
         if "gateway" in signals:
             signals["gateway"]["cert_days"] = np.full(len(t), 9.0)
         if "database" in signals:

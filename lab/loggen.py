@@ -7,6 +7,7 @@ pattern mining has real work to do.
 
 from __future__ import annotations
 
+import functools
 import random
 from datetime import UTC, datetime
 
@@ -20,8 +21,15 @@ _PY_ERRORS = [
 ]
 
 
+@functools.lru_cache(maxsize=65536)
+def _second(s: int) -> str:
+    return datetime.fromtimestamp(s, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
 def iso(ns: int) -> str:
-    return datetime.fromtimestamp(ns / 1e9, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    """RFC 3339 with milliseconds; cached per second because it runs for every line."""
+    s, rest = divmod(ns, 1_000_000_000)
+    return f"{_second(s)}.{rest // 1_000_000:03d}Z"
 
 
 class LineMaker:
@@ -33,8 +41,8 @@ class LineMaker:
 
     # -- variable fields ------------------------------------------------------------------
     def _ip(self) -> str:
-        r = self.rnd
-        return f"10.{r.randint(0, 3)}.{r.randint(0, 255)}.{r.randint(2, 254)}"
+        bits = self.rnd.getrandbits(24)
+        return f"10.{bits & 3}.{(bits >> 2) & 255}.{(bits >> 10) % 253 + 2}"
 
     def _id(self, prefix: str) -> str:
         return f"{prefix}-{self.rnd.randint(10000, 999999)}"

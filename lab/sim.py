@@ -289,7 +289,7 @@ class Lab:
         total = np.zeros_like(t)
         errors = np.zeros_like(t)
         maker = LineMaker(svc, rnd)
-        cpu_util = np.zeros_like(t)
+        cpu_util = self.model.cpu_util(svc, t, n_alive)  # expected, like rate() smooths it
         mem_max = np.zeros_like(t)
         restarts = np.zeros_like(t)
         for pod, mask in zip(pods, masks, strict=True):
@@ -371,7 +371,6 @@ class Lab:
                 1 + 0.03 * rng.standard_normal(len(idx))
             )
             util = np.clip(util, 0.01, 0.995)
-            cpu_util[idx] += util / n_alive[idx]
             self._counter(
                 (pod.name, "cpu"),
                 {**base, "__name__": "container_cpu_usage_seconds_total", "container": name},
@@ -382,7 +381,8 @@ class Lab:
                 1 + 0.01 * rng.standard_normal(len(idx))
             )
             mem = np.clip(mem, 0.05, 0.999)
-            mem_max[idx] = np.maximum(mem_max[idx], mem)
+            clean = self.model.memory_fraction(svc, tp, pod.index, pod.born)
+            mem_max[idx] = np.maximum(mem_max[idx], clean)  # alerts use noise-free signals
             self._gauge(
                 {**base, "__name__": "container_memory_working_set_bytes", "container": name},
                 tp,
@@ -637,14 +637,14 @@ class Lab:
             span = int(dtp[j] * 1e9)
             n_access = _poisson(rnd, ACCESS_LINES_PER_S * dtp[j] / n_routes)
             for _ in range(n_access):
-                at = ns0 + rnd.randrange(span)
+                at = ns0 + int(rnd.random() * span)
                 lines.append((at, *maker.access(at, route, float(st.latency_ms[i]))))
             for code in ("500", "503", "504"):
                 n = min(int(five[code][j]), 6)
                 if n == 0:
                     continue
                 for _ in range(_poisson(rnd, n * 0.7) if n < 6 else n):
-                    at = ns0 + rnd.randrange(span)
+                    at = ns0 + int(rnd.random() * span)
                     upstream = (
                         st.blame503[i]
                         if code == "503"
@@ -708,7 +708,7 @@ class Lab:
             ns0 = int((tp[j] - dtp[j]) * 1e9)
             span = int(dtp[j] * 1e9)
             for _ in range(_poisson(rnd, 0.02 * dtp[j])):
-                at = ns0 + rnd.randrange(span)
+                at = ns0 + int(rnd.random() * span)
                 lines.append((at, *maker.background(at)))
             for f, cause in related:
                 a = float(activation(f, tp[j : j + 1])[0])
@@ -720,7 +720,7 @@ class Lab:
                         self.model.leak(f, tp[j : j + 1], pod.index, pod.born)[0][0]
                     )
                 for _ in range(_poisson(rnd, 0.1 * dtp[j] * a)):
-                    at = ns0 + rnd.randrange(span)
+                    at = ns0 + int(rnd.random() * span)
                     out = maker.symptom(at, cause, detail)
                     if out is not None:
                         lines.append((at, *out))

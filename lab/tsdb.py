@@ -89,8 +89,8 @@ class TSDB:
         Samples not newer than the series' last one are dropped, as ``add`` does.
         """
         key = label_key(labels)
-        ts = [float(t) for t in times]
-        vs = [float(v) for v in values]
+        ts = np.asarray(times, dtype=np.float64).tolist()
+        vs = np.asarray(values, dtype=np.float64).tolist()
         with self._lock:
             buf = self._series.get(key)
             if buf is None:

@@ -130,20 +130,20 @@ def test_shipped_rule_expressions_agree_with_the_built_in_evaluator() -> None:
         firing: dict[str, set[str]] = {}
         for state in lab.lab.alerts.firing():
             firing.setdefault(state.rule.name, set()).add(state.service)
-        for name in (
-            "HighErrorRate",
-            "CPUSaturation",
-            "DBPoolExhausted",
-            "PodRestarting",
-            "DiskSpaceLow",
-        ):
+
+        def promql(name: str) -> set[str]:
             rule = next(r for r in RULES if r.name == name)
             resp = httpx.get(
                 f"{lab.prometheus_url}/api/v1/query", params={"query": rule.expr}, timeout=20
             )
             assert resp.status_code == 200, resp.text
-            services = {r["metric"]["service"] for r in resp.json()["data"]["result"]}
-            assert services == firing.get(name, set()), name
-        assert {"payments"} <= firing["DBPoolExhausted"] and "cart" in firing["PodRestarting"]
+            return {r["metric"]["service"] for r in resp.json()["data"]["result"]}
+
+        for name in ("CPUSaturation", "DBPoolExhausted", "DiskSpaceLow"):  # steady conditions
+            assert promql(name) == firing.get(name, set()), name
+        # these flap with the leak's sawtooth: the root causes must be in both
+        assert "payments" in promql("HighErrorRate") & firing["HighErrorRate"]
+        assert "cart" in promql("PodRestarting") & firing["PodRestarting"]
+        assert firing["DBPoolExhausted"] == {"payments"} and firing["CPUSaturation"] == {"search"}
         metrics = httpx.get(f"{lab.prometheus_url}/metrics", timeout=20).text
         assert "http_requests_total{" in metrics and "ALERTS" not in metrics
