@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import httpx
+import yaml
 
 from lab.alerts import write_rule_files
 from lab.faults import parse_duration
@@ -49,6 +50,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     server = LabServer(lab, port=args.port, webhook_url=args.webhook_url, tick=args.tick).start()
     for spec in args.fault:
         server.inject_later(spec, args.inject_after)
+    if args.kubeconfig:
+        Path(args.kubeconfig).write_text(kubeconfig(server.base_url))
     print(
         f"lab serving on {server.base_url} (history {args.history}, generated in "
         f"{time.time() - started:.1f}s)",
@@ -67,6 +70,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
         done.wait(args.run_for if args.run_for else None)
     server.stop()
     return 0
+
+
+def kubeconfig(url: str) -> str:
+    """A kubeconfig for the lab, so ``KUBECONFIG`` users (and kubectl) reach it."""
+    return yaml.safe_dump(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "lab", "cluster": {"server": url}}],
+            "users": [{"name": "lab", "user": {"token": "lab"}}],
+            "contexts": [
+                {"name": "lab", "context": {"cluster": "lab", "user": "lab", "namespace": "prod"}}
+            ],
+            "current-context": "lab",
+        },
+        sort_keys=False,
+    )
 
 
 def cmd_inject(args: argparse.Namespace) -> int:
@@ -186,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument(
         "--fault-at", action="append", default=[], help="kind:service@-20m placed in the history"
     )
+    s.add_argument("--kubeconfig", help="write a kubeconfig for the lab to this path")
     s.add_argument(
         "--run-for", type=float, default=0.0, help="stop after N seconds (0: until interrupted)"
     )

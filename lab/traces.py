@@ -508,7 +508,7 @@ class TempoAPI:
             "matched": len(spans),
         }
         return {
-            "traceID": trace.trace_id.hex(),
+            "traceID": trace.trace_id.hex().lstrip("0") or "0",  # Tempo trims leading zeros
             "rootServiceName": root.service,
             "rootTraceName": root.name,
             "startTimeUnixNano": str(trace.start_ns),

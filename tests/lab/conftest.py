@@ -26,5 +26,5 @@ def served():
     """One read-only lab over HTTP for the API format tests (mutating tests make their own)."""
     from lab.testing import running_lab
 
-    with running_lab(seed=7, duration_s=1800, faults=["bad_deploy:payments@-10m"]) as lab:
+    with running_lab(seed=7, duration_s=1200, faults=["bad_deploy:payments@-10m"]) as lab:
         yield lab

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -106,7 +105,8 @@ def test_cli_export_writes_scenario_with_ground_truth(tmp_path: Path) -> None:
     assert set(first) == {"labels", "t", "v"}
 
 
-def test_cli_serve_inject_and_clear() -> None:
+def test_cli_serve_inject_and_clear(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -114,9 +114,11 @@ def test_cli_serve_inject_and_clear() -> None:
             "lab",
             "serve",
             "--history",
-            "10m",
+            "3m",
             "--tick",
             "1",
+            "--kubeconfig",
+            str(kubeconfig),
             "--run-for",
             "60",
         ],
@@ -140,7 +142,13 @@ def test_cli_serve_inject_and_clear() -> None:
         assert bad.status_code == 400
         out = _run("clear", "--url", url, str(fault["id"]))
         assert out.returncode == 0 and json.loads(out.stdout)["end"] is not None
-        time.sleep(0.1)
+        from kubernetes import client, config
+
+        api = config.new_client_from_config(str(kubeconfig))
+        names = [
+            d.metadata.name for d in client.AppsV1Api(api).list_namespaced_deployment("prod").items
+        ]
+        assert "search" in names
     finally:
         proc.terminate()
         proc.wait(timeout=10)

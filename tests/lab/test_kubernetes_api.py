@@ -16,7 +16,7 @@ from lab.testing import running_lab
 def k8s_lab():
     with running_lab(
         seed=11,
-        duration_s=1200,
+        duration_s=780,
         faults=["bad_deploy:payments@-10m", "cpu_saturation:search@-8m", "memory_leak:cart@-12m"],
     ) as lab:
         cfg = client.Configuration()
