@@ -128,8 +128,8 @@ class Model:
                 frac, _ = self.leak(f, t, 0)
                 lat_add += 250.0 * frac**4  # GC thrash near the limit
                 e503 += 0.15 * frac**8
-            elif f.kind == "slow_dependency":
-                lat_add += 1400.0 * a
+            elif f.kind == "slow_dependency":  # a slow store is slow on every query
+                lat_add += (700.0 if service.tier == "data" else 1400.0) * a
                 e504 += 0.04 * a
             elif f.kind == "db_pool_exhaustion":
                 lat_add += 1800.0 * a
