@@ -51,10 +51,12 @@ def erf(x: np.ndarray) -> np.ndarray:
     return sign * y
 
 
-def lognormal_cdf(x: float, median: np.ndarray, sigma: float = LATENCY_SIGMA) -> np.ndarray:
-    if x <= 0:
-        return np.zeros_like(median)
-    return 0.5 * (1.0 + erf((np.log(x) - np.log(np.maximum(median, 1e-9))) / (sigma * np.sqrt(2))))
+def lognormal_cdf(
+    x: float | np.ndarray, median: np.ndarray, sigma: float = LATENCY_SIGMA
+) -> np.ndarray:
+    """P(latency <= x); ``x`` may be a column of bucket bounds (one row per bound)."""
+    z = (np.log(x) - np.log(np.maximum(median, 1e-9))) / (sigma * np.sqrt(2))
+    return 0.5 * (1.0 + erf(z))
 
 
 @dataclass
@@ -78,6 +80,7 @@ class Model:
         self.estate = estate
         self.faults = faults
         self.seed = seed
+        self._blips: dict[tuple[str, int], tuple[float, float, float] | None] = {}
 
     def faults_on(self, service: str, kind: str | None = None) -> list[Fault]:
         return [f for f in self.faults if f.service == service and kind in (None, f.kind)]
@@ -86,12 +89,22 @@ class Model:
         """Harmless short latency blips: a few per service per day, from the seed."""
         mult = np.ones_like(t)
         for bucket in np.unique(np.floor(t / BLIP_BUCKET_S)):
-            rng = np.random.default_rng(seed_for(self.seed, "blip", service, int(bucket)))
+            blip = self._blip(service, int(bucket))
+            if blip is not None:
+                at, length, factor = blip
+                mult = np.where((t >= at) & (t < at + length), factor, mult)
+        return mult
+
+    def _blip(self, service: str, bucket: int) -> tuple[float, float, float] | None:
+        key = (service, bucket)
+        if key not in self._blips:
+            rng = np.random.default_rng(seed_for(self.seed, "blip", service, bucket))
+            blip = None
             if rng.random() < 0.2:
                 at = bucket * BLIP_BUCKET_S + rng.uniform(0, BLIP_BUCKET_S - 200)
-                length = rng.uniform(45, 120)
-                mult = np.where((t >= at) & (t < at + length), rng.uniform(1.8, 3.0), mult)
-        return mult
+                blip = (at, rng.uniform(45, 120), rng.uniform(1.8, 3.0))
+            self._blips[key] = blip
+        return self._blips[key]
 
     def leak(
         self, fault: Fault, t: np.ndarray, pod_index: int, born: float = -np.inf

@@ -29,9 +29,10 @@ from lab.model import (
     lognormal_cdf,
 )
 from lab.traces import Span, TraceStore
-from lab.tsdb import TSDB
+from lab.tsdb import TSDB, LabelKey, label_key
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_BUCKET_ARRAY = np.array(BUCKETS)[:, None]
 ACCESS_LINES_PER_S = 0.12  # sampled access-log lines per pod per second
 TRACES_PER_ROUTE_S = 1 / 15  # sampled traces per entry route per second
 _DB_SYSTEMS = {
@@ -69,6 +70,7 @@ class Lab:
         self.alerts = AlertEngine(self)
         self.lock = threading.RLock()
         self._counters: dict[tuple, float] = {}
+        self._label_keys: dict[tuple, LabelKey] = {}
         self._oom_seen: dict[str, float] = {}
         self._backlog = 40.0
         self._t = start - step
@@ -245,11 +247,16 @@ class Lab:
     def _counter(self, key: tuple, labels: dict, times: np.ndarray, incs: np.ndarray) -> None:
         cum = np.cumsum(incs) + self._counters.get(key, 0.0)
         self._counters[key] = float(cum[-1])
-        self.tsdb.add_series(labels, times, cum)
-        self.samples += len(times)
+        self._gauge(labels, times, cum)
 
     def _gauge(self, labels: dict, times: np.ndarray, values: np.ndarray) -> None:
-        self.tsdb.add_series(labels, times, values)
+        # a call site always builds its dict in the same order, so the values identify the
+        # series; caching the sorted label key keeps live ticks cheap
+        ident = tuple(labels.values())
+        key = self._label_keys.get(ident)
+        if key is None:
+            key = self._label_keys[ident] = label_key(labels)
+        self.tsdb.add_series_key(key, times, values)
         self.samples += len(times)
 
     def _generate(self, t: np.ndarray) -> None:
@@ -342,8 +349,9 @@ class Lab:
                 errors[idx] += route_err
                 median = st.latency_ms[idx] / 1000.0 * np.exp(0.05 * rng.standard_normal(len(idx)))
                 hl = {**rlabels, "__name__": "http_request_duration_seconds_bucket"}
-                for le in BUCKETS:
-                    incs = route_total * lognormal_cdf(le, median)
+                cdf = lognormal_cdf(_BUCKET_ARRAY, median)
+                for b, le in enumerate(BUCKETS):
+                    incs = route_total * cdf[b]
                     key = (pod.name, "hist", route.key, le)
                     cum = np.cumsum(incs) + self._counters.get(key, 0.0)
                     self._counters[key] = float(cum[-1])

@@ -88,7 +88,12 @@ class TSDB:
 
         Samples not newer than the series' last one are dropped, as ``add`` does.
         """
-        key = label_key(labels)
+        self.add_series_key(label_key(labels), times, values)
+
+    def add_series_key(
+        self, key: LabelKey, times: Sequence[float], values: Sequence[float]
+    ) -> None:
+        """``add_series`` with the label key already computed (callers that cache it)."""
         ts = np.asarray(times, dtype=np.float64).tolist()
         vs = np.asarray(values, dtype=np.float64).tolist()
         with self._lock:
