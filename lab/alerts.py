@@ -51,7 +51,7 @@ RULES: list[Rule] = [
         "error_ratio",
         ">",
         0.05,
-        120,
+        60,
         'sum by (namespace, service) (rate(http_requests_total{code=~"5.."}[2m]))'
         " / sum by (namespace, service) (rate(http_requests_total[2m])) > 0.05",
         "{service}: more than 5% of requests fail",

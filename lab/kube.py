@@ -303,7 +303,25 @@ class Cluster:
             for i, pod in enumerate(alive):
                 pod.died = at + step * (i + 1)
             for i in range(dep.replicas):
-                self._new_pod(dep, new, at + step * i)
+                pod = self._new_pod(dep, new, at + step * i)
+                image = template["spec"]["containers"][0]["image"]
+                for offset, reason, message in (
+                    (
+                        0.0,
+                        "Scheduled",
+                        f"Successfully assigned {self.namespace}/{pod.name} to {pod.node}",
+                    ),
+                    (2.0, "Pulled", f'Container image "{image}" already present on machine'),
+                    (3.0, "Started", f"Started container {service}"),
+                ):
+                    self.add_event(
+                        "Pod",
+                        pod.name,
+                        reason,
+                        message,
+                        pod.born + offset,
+                        component="default-scheduler" if reason == "Scheduled" else "kubelet",
+                    )
             new.replicas, old.replicas = dep.replicas, 0
             self.add_event(
                 "Deployment",
@@ -362,12 +380,18 @@ class Cluster:
         return self.rollout(service, template, at, "restart")
 
     def rollback(self, service: str, at: float) -> ReplicaSet:
-        """What ``kubectl rollout undo`` does: go back to the previous revision's template."""
+        """Go back to the previous *version*: the newest older revision whose image differs
+        (``kubectl rollout undo`` right after a restart would only undo the restart)."""
         dep = self.deployments[service]
         history = sorted(dep.replica_sets, key=lambda rs: rs.revision)
         if len(history) < 2:
             raise ApiError(400, "BadRequest", f"no rollout history for {service}")
-        template = copy.deepcopy(history[-2].template)
+
+        def image(rs: ReplicaSet) -> str:
+            return rs.template["spec"]["containers"][0]["image"]
+
+        older = [rs for rs in history[:-1] if image(rs) != image(history[-1])]
+        template = copy.deepcopy((older or history[:-1])[-1].template)
         return self.rollout(service, template, at, "rollout")
 
     def set_image(self, service: str, version: str, at: float) -> ReplicaSet:

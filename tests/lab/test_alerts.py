@@ -147,3 +147,63 @@ def test_shipped_rule_expressions_agree_with_the_built_in_evaluator() -> None:
         assert firing["DBPoolExhausted"] == {"payments"} and firing["CPUSaturation"] == {"search"}
         metrics = httpx.get(f"{lab.prometheus_url}/metrics", timeout=20).text
         assert "http_requests_total{" in metrics and "ALERTS" not in metrics
+
+
+def test_live_inject_fire_remediate_resolve(receiver) -> None:
+    """The demo path on a controllable clock: a fault injected over the control endpoint
+    fires a webhook; the right remediation over the Kubernetes API resolves it."""
+    import httpx
+
+    from lab.server import LabServer
+    from lab.sim import build_history
+    from tests.lab.helpers import END
+
+    url, got = receiver
+    now = [END]
+    lab = build_history(7, 900, [], end=END, clock=lambda: now[0])
+    server = LabServer(lab, webhook_url=url).start()  # no ticker: the test moves time
+    try:
+        resp = httpx.post(
+            f"{server.base_url}/lab/faults", json={"fault": "bad_deploy:payments"}, timeout=10
+        )
+        assert resp.status_code == 201
+        assert resp.json()["remediation"] == {"action": "rollback", "deployment": "payments"}
+
+        def advance(seconds: float) -> None:
+            for _ in range(int(seconds // 5)):
+                now[0] += 5
+                lab.generate_until(now[0], step=5)
+
+        advance(90)
+        assert wait_until(
+            lambda: any(p["groupLabels"]["alertname"] == "HighErrorRate" for p in got), 10
+        )
+        fired = next(
+            p
+            for p in got
+            if p["groupLabels"] == {"alertname": "HighErrorRate", "service": "payments"}
+        )
+        assert fired["status"] == "firing"
+        resp = httpx.post(
+            f"{server.base_url}/lab/remediate",
+            json={"action": "restart", "deployment": "payments"},
+            timeout=10,
+        )
+        assert resp.status_code == 200 and resp.json()["active_faults"]  # the wrong fix
+        resp = httpx.post(
+            f"{server.base_url}/lab/remediate",
+            json={"action": "rollback", "deployment": "payments"},
+            timeout=10,
+        )
+        assert resp.status_code == 200 and resp.json()["active_faults"] == []
+        advance(120)
+        assert wait_until(
+            lambda: any(
+                p["status"] == "resolved" and p["groupLabels"]["service"] == "payments" for p in got
+            ),
+            10,
+        )
+        resolved = next(p for p in got if p["status"] == "resolved")
+        assert resolved["alerts"][0]["endsAt"] > resolved["alerts"][0]["startsAt"]
+    finally:
+        server.stop()
