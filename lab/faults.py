@@ -196,14 +196,14 @@ class Fault:
         return truth
 
 
-def place(spec: FaultSpec | str, estate: Estate, now: float) -> Fault:
+def place(spec: FaultSpec | str, estate: Estate, now: float, fault_id: int | None = None) -> Fault:
     """Turn a spec into a fault on the timeline (relative starts count back from ``now``)."""
     if isinstance(spec, str):
         spec = FaultSpec.parse(spec)
     spec.validate(estate)
     start = now + spec.start if spec.relative else spec.start
     fault = Fault(
-        id=next(_ids),
+        id=next(_ids) if fault_id is None else fault_id,
         kind=spec.kind,
         service=spec.service,
         start=start,

@@ -82,7 +82,7 @@ class Lab:
         visible in the cluster: a bad deploy is a real rollout, a flag is really flipped."""
         with self.lock:
             now = self.clock() if now is None else now
-            fault = place(spec, self.estate, now)
+            fault = place(spec, self.estate, now, fault_id=len(self.faults) + 1)
             svc = self.estate[fault.service]
             c = self.cluster
             if fault.kind == "bad_deploy":

@@ -170,9 +170,9 @@ def test_live_inject_fire_remediate_resolve(receiver) -> None:
         assert resp.json()["remediation"] == {"action": "rollback", "deployment": "payments"}
 
         def advance(seconds: float) -> None:
-            for _ in range(int(seconds // 5)):
-                now[0] += 5
-                lab.generate_until(now[0], step=5)
+            for _ in range(int(seconds // 10)):
+                now[0] += 10
+                lab.generate_until(now[0], step=10)
 
         advance(90)
         assert wait_until(
