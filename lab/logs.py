@@ -11,7 +11,7 @@ import bisect
 import json
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -355,7 +355,9 @@ class LokiAPI:
             "ingester": {"totalReached": 1, "totalChunksMatched": 0, "totalBatches": 0},
         }
 
-    def _entries(self, query: LogQuery, start: int, end: int):
+    def _entries(
+        self, query: LogQuery, start: int, end: int
+    ) -> Iterator[tuple[Stream, list[int], list[str]]]:
         for stream in self.store.select(query.matchers):
             with self.store.lock:
                 lo = bisect.bisect_left(stream.times, start)

@@ -301,7 +301,10 @@ def _compare(get: Callable[[Span, Trace], object], op: str, value: object) -> Co
     return cmp
 
 
-def _combine(a, b, op: str) -> Callable[[Trace], list[Span] | None]:
+SpansetFn = Callable[[Trace], list[Span] | None]
+
+
+def _combine(a: SpansetFn, b: SpansetFn, op: str) -> SpansetFn:
     def run(trace: Trace) -> list[Span] | None:
         x, y = a(trace), b(trace)
         if op == "&&":
