@@ -81,6 +81,18 @@ RULES: list[Rule] = [
         "resources",
     ),
     Rule(
+        "CPUThrottlingHigh",
+        "warning",
+        "throttled_ratio",
+        ">",
+        0.25,
+        120,
+        "sum by (namespace, service) (rate(container_cpu_cfs_throttled_periods_total[2m]))"
+        " / sum by (namespace, service) (rate(container_cpu_cfs_periods_total[2m])) > 0.25",
+        "{service}: more than 25% of CPU periods throttled",
+        "resources",
+    ),
+    Rule(
         "MemoryNearLimit",
         "warning",
         "memory_ratio",

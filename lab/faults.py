@@ -67,6 +67,13 @@ KINDS: dict[str, FaultKind] = {
             30.0,
             ("data",),
         ),
+        FaultKind(
+            "noisy_neighbour",
+            "a co-located pod starves this service's pods of CPU (throttling, not usage)",
+            "restart",
+            60.0,
+            ("edge", "core", "support"),
+        ),
     ]
 }
 
@@ -79,6 +86,7 @@ DEFAULT_TARGETS = {
     "packet_loss": "payments",
     "bad_feature_flag": "checkout",
     "cache_failure": "cache",
+    "noisy_neighbour": "catalog",
 }
 
 _ids = itertools.count(1)

@@ -247,6 +247,11 @@ class LineMaker:
                 f'attempt={r.randint(1, 3)} backoff_ms={r.choice([100, 200, 400])} error="i/o '
                 'timeout"',
             )
+        if cause == "noisy_neighbour":
+            return "warn", (
+                f'{head} level=warn msg="event loop lag high" lag_ms={r.randint(150, 900)} '
+                f"cpu_throttled=true nr_throttled={r.randint(20, 90)}"
+            )
         if cause == "cache_fallback":
             return (
                 "warn",

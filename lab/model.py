@@ -151,6 +151,10 @@ class Model:
                 e500 += 0.5 * a
             elif f.kind == "cache_failure":
                 e503 += 0.97 * a
+            elif f.kind == "noisy_neighbour":
+                lat_add += 250.0 * a
+                lat_mult *= 1 + 0.6 * a
+                e504 += 0.01 * a
         return {"lat_add": lat_add, "lat_mult": lat_mult, "e500": e500, "e503": e503, "e504": e504}
 
     def edge(self, caller: str, callee: str, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -205,6 +209,15 @@ class Model:
         for f in self.faults_on(service.name, "slow_dependency"):
             usage = usage + 0.3 * activation(f, t)
         return np.clip(usage, 0.0, 1.0)
+
+    def throttled_ratio(self, service: Service, t: np.ndarray) -> np.ndarray:
+        """Share of CFS periods in which the pods were throttled."""
+        ratio = 0.02 + 0.01 * daily(t)
+        for f in self.faults_on(service.name, "noisy_neighbour"):
+            ratio = ratio + 0.6 * activation(f, t)
+        for f in self.faults_on(service.name, "cpu_saturation"):
+            ratio = ratio + 0.3 * activation(f, t)
+        return np.clip(ratio, 0.0, 1.0)
 
     def cache_hit_ratio(self, t: np.ndarray) -> np.ndarray:
         ratio = 0.93 + 0.02 * np.sin(t / 1300.0)

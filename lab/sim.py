@@ -115,6 +115,8 @@ class Lab:
             "db_pool_exhaustion": "Readiness probe failed: HTTP probe failed with statuscode: 503",
             "packet_loss": 'Liveness probe failed: Get "http://{ip}:8080/livez": '
             "read tcp: i/o timeout",
+            "noisy_neighbour": 'Readiness probe failed: Get "http://{ip}:8080/healthz": '
+            "context deadline exceeded (Client.Timeout exceeded while awaiting headers)",
             "cache_failure": "Liveness probe failed: dial tcp {ip}:6379: connect: connection "
             "refused",
         }.get(fault.kind)
@@ -386,6 +388,23 @@ class Lab:
                 tp,
                 util * svc.cpu_limit * dtp,
             )
+            periods = 10.0 * dtp  # CFS periods of 100 ms
+            throttled = rng.binomial(
+                np.round(periods).astype(int), self.model.throttled_ratio(svc, tp)
+            ).astype(float)
+            cfs = {**base, "container": name}
+            self._counter(
+                (pod.name, "cfs"),
+                {**cfs, "__name__": "container_cpu_cfs_periods_total"},
+                tp,
+                periods,
+            )
+            self._counter(
+                (pod.name, "cfs_throttled"),
+                {**cfs, "__name__": "container_cpu_cfs_throttled_periods_total"},
+                tp,
+                throttled,
+            )
             mem = self.model.memory_fraction(svc, tp, pod.index, pod.born) * (
                 1 + 0.01 * rng.standard_normal(len(idx))
             )
@@ -490,6 +509,7 @@ class Lab:
             "restarts": restarts,
             "requests": total,
         }
+        out["throttled_ratio"] = self.model.throttled_ratio(svc, t)
         if svc.db_pool:
             out["pool_ratio"] = self.model.pool_usage(svc, t)
         if name == "cache":

@@ -105,6 +105,17 @@ def metric_cache(lab: Lab) -> None:
     assert miss_ratio(FAULT) > 0.9
 
 
+def metric_noisy(lab: Lab) -> None:
+    def throttled(w: tuple[float, float]) -> float:
+        t = increase(lab, "container_cpu_cfs_throttled_periods_total", *w, service="catalog")
+        return t / increase(lab, "container_cpu_cfs_periods_total", *w, service="catalog")
+
+    assert throttled(BASE) < 0.1
+    assert throttled(FAULT) > 0.5
+    assert cpu_ratio(lab, "catalog", FAULT) < 0.7  # starved, not busy: unlike cpu_saturation
+    assert mean_latency(lab, "catalog", *FAULT) > 5 * mean_latency(lab, "catalog", *BASE)
+
+
 def _m(name: str, **labels: str):
     from tests.lab.helpers import matchers
 
@@ -204,12 +215,22 @@ CASES = [
         "catalog",
         "/v1/products",
     ),
+    Case(
+        "noisy_neighbour",
+        "catalog",
+        metric_noisy,
+        '{service="catalog"} |= "event loop lag high"',
+        "catalog",
+        "Unhealthy",
+        "search",
+        "/v1/search",
+    ),
 ]
 
 
 def test_every_kind_has_a_case() -> None:
     assert {c.kind for c in CASES} == set(KINDS)
-    assert len(KINDS) >= 8
+    assert len(KINDS) >= 9
 
 
 @pytest.fixture(params=CASES, ids=lambda c: c.kind)
