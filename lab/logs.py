@@ -1,7 +1,8 @@
 """Log streams and the slice of Loki's HTTP API the product uses.
 
-LogQL here: a stream selector ``{a="b", c=~"x.*"}`` followed by line filters
-(``|= != |~ !~``); metric queries ``count_over_time``/``rate``/``bytes_over_time`` over
+LogQL here: a stream selector ``{a="b", c=~"x.*"}`` followed by a pipeline of line filters
+(``|= != |~ !~``), parsers (``| logfmt``, ``| json``) and label filters (``| status=~"5.."``,
+``| duration_ms > 500``); metric queries ``count_over_time``/``rate``/``bytes_over_time`` over
 such a selector, optionally inside ``sum|count|max|min|avg [by|without (labels)]``.
 """
 
@@ -69,7 +70,7 @@ class LogStore:
 
 _TOKEN = re.compile(
     r'\s*(?:(?P<str>"(?:[^"\\]|\\.)*"|`[^`]*`)|(?P<dur>\d+(?:ms|s|m|h|d))(?![\w])'
-    r"|(?P<num>\d+(?:\.\d+)?)|(?P<op>\|=|\|~|!=|!~|=~|=|\||\{|\}|\(|\)|\[|\]|,)"
+    r"|(?P<num>\d+(?:\.\d+)?)|(?P<op>\|=|\|~|!=|!~|=~|==|>=|<=|>|<|=|\||\{|\}|\(|\)|\[|\]|,)"
     r"|(?P<id>[A-Za-z_][\w.]*))"
 )
 _AGGREGATIONS = {"sum", "count", "max", "min", "avg"}
@@ -99,12 +100,102 @@ class LineFilter:
 
 
 @dataclass
+class Parser:
+    """``| logfmt`` or ``| json``: extract labels from the line, as Loki does."""
+
+    kind: str
+
+    def extract(self, line: str, labels: dict[str, str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        if self.kind == "logfmt":
+            for key, raw in _LOGFMT.findall(line):
+                found[key] = json.loads(raw) if raw.startswith('"') else raw
+        else:
+            try:
+                doc = json.loads(line)
+            except ValueError:
+                return {**labels, "__error__": "JSONParserErr"}
+            if not isinstance(doc, dict):
+                return {**labels, "__error__": "JSONParserErr"}
+            found = _flatten(doc)
+        out = dict(labels)
+        for key, value in found.items():
+            name = re.sub(r"[^A-Za-z0-9_]", "_", key)
+            out[f"{name}_extracted" if name in labels else name] = str(value)
+        return out
+
+
+@dataclass
+class LabelFilter:
+    """``| name op value`` on stream and extracted labels; numbers compare numerically."""
+
+    name: str
+    op: str
+    value: str | float
+
+    def keep(self, labels: dict[str, str]) -> bool:
+        actual = labels.get(self.name, "")
+        if isinstance(self.value, float):
+            try:
+                number = float(re.sub(r"(ms|s|m|h)$", "", actual))
+            except ValueError:
+                return False
+            return {
+                "=": number == self.value,
+                "==": number == self.value,
+                "!=": number != self.value,
+                ">": number > self.value,
+                ">=": number >= self.value,
+                "<": number < self.value,
+                "<=": number <= self.value,
+            }[self.op]
+        return Matcher(self.name, "=" if self.op == "==" else self.op, self.value).matches(actual)
+
+
+def _flatten(doc: dict, prefix: str = "") -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in doc.items():
+        name = f"{prefix}_{key}" if prefix else str(key)
+        if isinstance(value, dict):
+            out.update(_flatten(value, name))
+        elif not isinstance(value, list):
+            out[name] = (
+                ""
+                if value is None
+                else str(value).lower()
+                if isinstance(value, bool)
+                else str(value)
+            )
+    return out
+
+
+_LOGFMT = re.compile(r'([A-Za-z_][\w.\-]*)=("(?:[^"\\]|\\.)*"|[^\s"]*)')
+
+
+@dataclass
 class LogQuery:
     matchers: list[Matcher]
-    filters: list[LineFilter]
+    stages: list[LineFilter | Parser | LabelFilter]
+
+    @property
+    def simple(self) -> bool:
+        """Only line filters: the stream's labels are the result's labels."""
+        return all(isinstance(s, LineFilter) for s in self.stages)
 
     def keep(self, line: str) -> bool:
-        return all(f.keep(line) for f in self.filters)
+        return all(s.keep(line) for s in self.stages if isinstance(s, LineFilter))
+
+    def apply(self, line: str, labels: dict[str, str]) -> dict[str, str] | None:
+        """The labels a kept line carries after the pipeline, or None if dropped."""
+        for stage in self.stages:
+            if isinstance(stage, LineFilter):
+                if not stage.keep(line):
+                    return None
+            elif isinstance(stage, Parser):
+                labels = stage.extract(line, labels)
+            elif not stage.keep(labels):
+                return None
+        return labels
 
 
 @dataclass
@@ -234,14 +325,32 @@ class _Parser:
                 'does not have an empty-compatible value. For instance, app=~".*" does not '
                 'meet this requirement, but app=~".+" will'
             )
-        filters = []
-        while self.peek()[1] in ("|=", "!=", "|~", "!~"):
+        stages: list[LineFilter | Parser | LabelFilter] = []
+        while self.peek()[1] in ("|=", "!=", "|~", "!~", "|"):
             op = self.take()
-            filters.append(LineFilter(op, _unquote(self.take(kind="str"))))
-        if self.peek()[1] == "|":
-            _, _, pos = self.peek()
-            raise self.error(pos, "only line filters (|= != |~ !~) are supported after a selector")
-        return LogQuery(matchers, filters)
+            if op != "|":
+                stages.append(LineFilter(op, _unquote(self.take(kind="str"))))
+                continue
+            _, name, pos = self.peek()
+            name = self.take(kind="id")
+            if name in ("logfmt", "json"):
+                stages.append(Parser(name))
+                continue
+            _, op, pos = self.peek()
+            if op not in ("=", "!=", "=~", "!~", ">", ">=", "<", "<=", "=="):
+                raise self.error(
+                    pos, f"unexpected {op or 'end of input'}, expecting a label filter"
+                )
+            self.i += 1
+            kind, raw, _ = self.peek()
+            if kind == "str":
+                stages.append(LabelFilter(name, op, _unquote(self.take())))
+            elif kind in ("num", "dur"):
+                self.take()
+                stages.append(LabelFilter(name, op, float(re.sub(r"[a-z]+$", "", raw))))
+            else:
+                raise self.error(pos, f"unexpected {raw or 'end of input'}, expecting a value")
+        return LogQuery(matchers, stages)
 
 
 def parse_logql(text: str) -> LogQuery | MetricQuery:
@@ -368,29 +477,36 @@ class LokiAPI:
     def _streams(self, query: LogQuery, start: int, end: int, limit: int, direction: str) -> dict:
         if direction not in ("forward", "backward"):
             raise LogQLError(f"invalid direction {direction!r}")
-        picked: list[tuple[int, int, str]] = []  # (ns, stream index, line)
-        streams = []
+        picked: list[tuple[int, tuple, str]] = []  # (ns, result labels, line)
         scanned = nbytes = 0
-        for idx, (stream, times, lines) in enumerate(self._entries(query, start, end)):
-            streams.append(stream)
+        for stream, times, lines in self._entries(query, start, end):
             scanned += len(lines)
             pairs = zip(times, lines, strict=True)
             if direction == "backward":
                 pairs = reversed(list(pairs))
+            stream_key = tuple(sorted(stream.labels.items()))
             taken = 0
             for t, line in pairs:
-                if query.keep(line):
-                    picked.append((t, idx, line))
-                    nbytes += len(line)
-                    taken += 1
-                    if taken >= limit:
-                        break
+                if query.simple:
+                    if not query.keep(line):
+                        continue
+                    key = stream_key
+                else:  # parsed labels split a stream, as in Loki
+                    labels = query.apply(line, stream.labels)
+                    if labels is None:
+                        continue
+                    key = tuple(sorted(labels.items()))
+                picked.append((t, key, line))
+                nbytes += len(line)
+                taken += 1
+                if taken >= limit:
+                    break
         picked.sort(key=lambda e: e[0], reverse=direction == "backward")
         picked = picked[:limit]
-        by_stream: dict[int, list[list[str]]] = {}
-        for t, idx, line in picked:
-            by_stream.setdefault(idx, []).append([str(t), line])
-        result = [{"stream": streams[i].labels, "values": v} for i, v in by_stream.items()]
+        by_stream: dict[tuple, list[list[str]]] = {}
+        for t, key, line in picked:
+            by_stream.setdefault(key, []).append([str(t), line])
+        result = [{"stream": dict(k), "values": v} for k, v in by_stream.items()]
         return {
             "status": "success",
             "data": {
@@ -405,12 +521,14 @@ class LokiAPI:
         rng = int(q.range_s * 1e9)
         points = list(range(start, end + 1, step)) or [end]
         series: dict[tuple, dict] = {}
+        groups: dict[tuple, list[tuple[int, int]]] = {}
         for stream, times, lines in self._entries(q.query, start - rng, end + 1):
-            kept = [
-                (t, len(line)) for t, line in zip(times, lines, strict=True) if q.query.keep(line)
-            ]
-            if not kept:
-                continue
+            for t, line in zip(times, lines, strict=True):
+                labels = q.query.apply(line, stream.labels)
+                if labels is not None:
+                    groups.setdefault(tuple(sorted(labels.items())), []).append((t, len(line)))
+        for key, kept in groups.items():
+            kept.sort()
             ts = [t for t, _ in kept]
             cum = [0]
             for _, n in kept:
@@ -425,8 +543,8 @@ class LokiAPI:
                 v = n / q.range_s if q.func in ("rate", "bytes_rate") else float(n)
                 values.append((p, v))
             if values:
-                series[tuple(sorted(stream.labels.items()))] = {
-                    "labels": stream.labels,
+                series[key] = {
+                    "labels": dict(key),
                     "values": values,
                 }
         if q.agg is not None:

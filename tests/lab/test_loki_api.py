@@ -149,3 +149,31 @@ def test_end_is_exclusive_so_paging_neither_skips_nor_repeats(served) -> None:
         hi = stamps[-1]
         assert all(s < end for s in stamps)
     assert sorted(got) == want and len(want) > 100
+
+
+def test_logfmt_parser_and_label_filters(served) -> None:
+    """``| logfmt`` extracts fields as labels (a stream label clash gets ``_extracted``),
+    label filters compare strings and numbers, and results split by the new labels."""
+    query = (
+        '{service="gateway", level="info"} |= "request completed" '
+        '| logfmt | duration_ms > 20 | method="GET"'
+    )
+    data = q(served, "query_range", query=query, limit=50).json()["data"]
+    assert data["result"]
+    for r in data["result"]:
+        labels = r["stream"]
+        assert float(labels["duration_ms"]) > 20 and labels["method"] == "GET"
+        assert labels["level"] == "info" and labels["level_extracted"] == "info"
+        assert labels["service"] == "gateway" and "path" in labels
+    assert len(data["result"]) > 1  # per-line fields make separate streams
+    json_lines = q(served, "query_range", query='{service="gateway"} | json', limit=5).json()[
+        "data"
+    ]
+    assert all(r["stream"]["__error__"] == "JSONParserErr" for r in json_lines["result"])
+
+
+def test_metric_query_over_parsed_labels(served) -> None:
+    query = 'sum by (status) (count_over_time({service="payments"} | logfmt | status=~"5.." [10m]))'
+    data = q(served, "query", query=query).json()["data"]
+    assert data["resultType"] == "vector"
+    assert {r["metric"]["status"] for r in data["result"]} == {"500"}
