@@ -685,6 +685,52 @@ def _json_patch(doc: dict, ops: list) -> dict:
     return doc
 
 
+def _resource(name: str, kind: str, verbs: list[str], namespaced: bool = True) -> dict:
+    return {
+        "name": name,
+        "singularName": "",
+        "namespaced": namespaced,
+        "kind": kind,
+        "verbs": verbs,
+    }
+
+
+_READ = ["get", "list"]
+_DISCOVERY: dict[str, dict] = {  # enough for kubectl and discovery-based clients
+    "/api": {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []},
+    "/apis": {
+        "kind": "APIGroupList",
+        "apiVersion": "v1",
+        "groups": [
+            {
+                "name": "apps",
+                "versions": [{"groupVersion": "apps/v1", "version": "v1"}],
+                "preferredVersion": {"groupVersion": "apps/v1", "version": "v1"},
+            }
+        ],
+    },
+    "/api/v1": {
+        "kind": "APIResourceList",
+        "groupVersion": "v1",
+        "resources": [
+            _resource("namespaces", "Namespace", _READ, namespaced=False),
+            _resource("pods", "Pod", _READ),
+            _resource("events", "Event", _READ),
+        ],
+    },
+    "/apis/apps/v1": {
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": "apps/v1",
+        "resources": [
+            _resource("deployments", "Deployment", [*_READ, "patch", "update"]),
+            _resource("deployments/scale", "Scale", ["get", "patch", "update"]),
+            _resource("replicasets", "ReplicaSet", _READ),
+        ],
+    },
+}
+
+
 class KubernetesAPI:
     """Routes Kubernetes REST paths to the cluster and renders the public JSON."""
 
@@ -787,8 +833,16 @@ class KubernetesAPI:
                 "major": "1",
                 "minor": "31",
                 "gitVersion": "v1.31.0-lab",
+                "gitCommit": "0" * 40,
+                "gitTreeState": "clean",
+                "buildDate": "2026-01-01T00:00:00Z",
+                "goVersion": "go1.22.5",
+                "compiler": "gc",
                 "platform": "linux/amd64",
             }
+        discovery = _DISCOVERY.get(path.rstrip("/"))
+        if discovery is not None:
+            return 200, discovery
         apps = parts[:2] == ["apis", "apps"] and parts[2:3] == ["v1"]
         core = parts[:2] == ["api", "v1"]
         rest = parts[3:] if apps else parts[2:] if core else None

@@ -111,28 +111,8 @@ class LabServer:
         if (
             parts[:1] == ["apis"]
             or (parts[:2] == ["api", "v1"] and len(parts) > 2 and parts[2] in _K8S_CORE)
-            or path in ("/version", "/api", "/apis")
+            or path.rstrip("/") in ("/version", "/api", "/apis", "/api/v1")
         ):
-            if path == "/api":
-                return _json(
-                    200,
-                    {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []},
-                )
-            if path == "/apis":
-                return _json(
-                    200,
-                    {
-                        "kind": "APIGroupList",
-                        "apiVersion": "v1",
-                        "groups": [
-                            {
-                                "name": "apps",
-                                "versions": [{"groupVersion": "apps/v1", "version": "v1"}],
-                                "preferredVersion": {"groupVersion": "apps/v1", "version": "v1"},
-                            }
-                        ],
-                    },
-                )
             return self.kube.handle(method, path, query, body, ctype)
         if parts[:1] == ["loki"]:
             if method == "POST" and "form-urlencoded" in ctype:

@@ -165,3 +165,16 @@ def test_symptoms_clear_after_remediation(k8s_lab) -> None:
     late = sum(np.ptp(s.values) for s in lab.tsdb.select(sel, cleared + 60, cleared + 90))
     early = sum(np.ptp(s.values) for s in lab.tsdb.select(sel, cleared - 60, cleared))
     assert early > 5 and late == 0
+
+
+def test_discovery_and_version(k8s_lab) -> None:
+    _, apps, _ = k8s_lab
+    api = apps.api_client
+    assert client.VersionApi(api).get_code().git_version.startswith("v1.")
+    assert client.CoreApi(api).get_api_versions().versions == ["v1"]
+    groups = client.ApisApi(api).get_api_versions().groups
+    assert [g.name for g in groups] == ["apps"]
+    names = {r.name for r in apps.get_api_resources().resources}
+    assert {"deployments", "deployments/scale", "replicasets"} <= names
+    core = {r.name for r in client.CoreV1Api(api).get_api_resources().resources}
+    assert {"pods", "events"} <= core
