@@ -103,8 +103,26 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _cpu(cores: float) -> str:
+    """A CPU quantity in the canonical form the API server returns ("1", "500m")."""
+    milli = round(cores * 1000)
+    return str(milli // 1000) if milli % 1000 == 0 else f"{milli}m"
+
+
+def _drop_nulls(value: object) -> object:
+    """Go clients send zero values (``creationTimestamp: null``, ``resources: {}``) that
+    the stored template omits; they must not make the same template look different."""
+    if isinstance(value, dict):
+        cleaned = {k: _drop_nulls(v) for k, v in value.items() if v is not None}
+        return {k: v for k, v in cleaned.items() if v != {}}
+    if isinstance(value, list):
+        return [_drop_nulls(v) for v in value]
+    return value
+
+
 def template_hash(template: dict) -> str:
-    clean = copy.deepcopy(template)
+    clean = _drop_nulls(copy.deepcopy(template))
+    assert isinstance(clean, dict)
     clean.get("metadata", {}).get("labels", {}).pop("pod-template-hash", None)
     return stable_hash("template", json.dumps(clean, sort_keys=True), length=10)
 
@@ -139,11 +157,11 @@ class Cluster:
                         "ports": [{"containerPort": 8080, "protocol": "TCP"}],
                         "resources": {
                             "limits": {
-                                "cpu": f"{int(svc.cpu_limit * 1000)}m",
+                                "cpu": _cpu(svc.cpu_limit),
                                 "memory": f"{int(svc.memory_limit_bytes / 2**20)}Mi",
                             },
                             "requests": {
-                                "cpu": f"{int(svc.cpu_limit * 500)}m",
+                                "cpu": _cpu(svc.cpu_limit / 2),
                                 "memory": f"{int(svc.memory_limit_bytes / 2**21)}Mi",
                             },
                         },
@@ -685,14 +703,19 @@ def _json_patch(doc: dict, ops: list) -> dict:
     return doc
 
 
-def _resource(name: str, kind: str, verbs: list[str], namespaced: bool = True) -> dict:
-    return {
+def _resource(
+    name: str, kind: str, verbs: list[str], short: str = "", namespaced: bool = True
+) -> dict:
+    out = {
         "name": name,
-        "singularName": "",
+        "singularName": "" if "/" in name else kind.lower(),
         "namespaced": namespaced,
         "kind": kind,
         "verbs": verbs,
     }
+    if short:
+        out["shortNames"] = [short]
+    return out
 
 
 _READ = ["get", "list"]
@@ -713,9 +736,9 @@ _DISCOVERY: dict[str, dict] = {  # enough for kubectl and discovery-based client
         "kind": "APIResourceList",
         "groupVersion": "v1",
         "resources": [
-            _resource("namespaces", "Namespace", _READ, namespaced=False),
-            _resource("pods", "Pod", _READ),
-            _resource("events", "Event", _READ),
+            _resource("namespaces", "Namespace", _READ, "ns", namespaced=False),
+            _resource("pods", "Pod", _READ, "po"),
+            _resource("events", "Event", _READ, "ev"),
         ],
     },
     "/apis/apps/v1": {
@@ -723,9 +746,9 @@ _DISCOVERY: dict[str, dict] = {  # enough for kubectl and discovery-based client
         "apiVersion": "v1",
         "groupVersion": "apps/v1",
         "resources": [
-            _resource("deployments", "Deployment", [*_READ, "patch", "update"]),
+            _resource("deployments", "Deployment", [*_READ, "patch", "update"], "deploy"),
             _resource("deployments/scale", "Scale", ["get", "patch", "update"]),
-            _resource("replicasets", "ReplicaSet", _READ),
+            _resource("replicasets", "ReplicaSet", _READ, "rs"),
         ],
     },
 }

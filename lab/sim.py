@@ -170,7 +170,8 @@ class Lab:
         for f in self.active_faults(at):
             if f.service != service:
                 continue
-            if f.kind == "bad_deploy" and kind == "rollback":
+            if f.kind == "bad_deploy" and kind in ("rollback", "rollout"):
+                # any rollout back to the version before the bad one is the fix
                 if self.cluster.image_version(service) == f.version_from:
                     self.clear(f.id, "rollback", at)
             elif f.spec.action == "restart" and kind == "restart":
