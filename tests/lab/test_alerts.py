@@ -207,3 +207,19 @@ def test_live_inject_fire_remediate_resolve(receiver) -> None:
         assert resolved["alerts"][0]["endsAt"] > resolved["alerts"][0]["startsAt"]
     finally:
         server.stop()
+
+
+def test_rule_files_pass_promtool() -> None:
+    """Real Prometheus accepts the shipped rules (promtool comes with the prometheus
+    package that scripts/bootstrap.sh installs)."""
+    import shutil
+    import subprocess
+
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool missing: run scripts/bootstrap.sh"
+    files = sorted(str(p) for p in RULES_DIR.glob("*.yml"))
+    out = subprocess.run(
+        [promtool, "check", "rules", *files], capture_output=True, text=True, check=False
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.count("SUCCESS") == len(files)
