@@ -52,6 +52,12 @@ def test_history_is_reproducible_from_the_seed() -> None:
     assert [s.labels for s in sa] == [s.labels for s in sb]
     assert all(np.array_equal(x.values, y.values) for x, y in zip(sa, sb, strict=True))
     assert a.logs.count == b.logs.count and len(a.traces.traces) == len(b.traces.traces)
+    assert {k: s.lines for k, s in a.logs.streams.items()} == {
+        k: s.lines for k, s in b.logs.streams.items()
+    }
+    assert sorted(a.traces.traces) == sorted(b.traces.traces)
+    c = build_history(6, 900, ["slow_dependency:inventory@-5m"], end=END)
+    assert sorted(c.traces.traces) != sorted(a.traces.traces)  # another seed, another world
     assert a.ground_truth()[0]["start"] == b.ground_truth()[0]["start"] == END - 300
 
 
