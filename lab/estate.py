@@ -6,6 +6,7 @@ scenario generated twice is the same scenario.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -168,9 +169,16 @@ def _versions(rng: np.random.Generator) -> list[Version]:
     return out
 
 
+@functools.lru_cache(maxsize=16)
+def _read_topology(path: str) -> dict:
+    """Parsed once per file: tests and benchmarks build many estates (never mutated)."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return yaml.load(Path(path).read_text(), Loader=loader)  # safe: SafeLoader or its C twin
+
+
 def load_estate(path: str | Path | None = None, seed: int = 7) -> Estate:
     """Read a topology file (the default shop when ``path`` is None) and seed its details."""
-    raw = yaml.safe_load(Path(path or DEFAULT_ESTATE).read_text())
+    raw = _read_topology(str(Path(path or DEFAULT_ESTATE).resolve()))
     rng = np.random.default_rng(seed)
     services: dict[str, Service] = {}
     for spec in raw["services"]:

@@ -326,3 +326,30 @@ def test_overlapping_faults_and_noise(history) -> None:
     assert ("HighErrorRate", "payments") in firing
     assert ("HighLatencyP99", "inventory") in firing
     assert ("DiskSpaceLow", "database") in firing  # background noise keeps firing
+
+
+ACTIONS = ("rollback", "scale", "restart", "disable_flag")
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_only_the_right_remediation_clears(kind: str) -> None:
+    """Every action on the root cause's deployment; exactly the ground truth's one clears."""
+    from lab.faults import DEFAULT_TARGETS
+    from lab.sim import build_history
+
+    for action in ACTIONS:
+        lab = build_history(7, 180, [f"{kind}:{DEFAULT_TARGETS[kind]}@-2m"], end=END)
+        (truth,) = lab.ground_truth()
+        service = truth["service"]
+        step = {"action": action, "deployment": service}
+        if action == "scale":
+            step["replicas"] = lab.estate[service].replicas * 2
+        if action == "disable_flag":
+            step = {
+                "action": action,
+                "service": service,
+                "flag": truth.get("flag") or next(iter(lab.flags[service]), "x"),
+            }
+        lab.remediate(step)
+        cleared = lab.ground_truth()[0]["end"] is not None
+        assert cleared == (action == truth["remediation"]["action"]), (kind, action)
