@@ -8,6 +8,8 @@ how symptoms reach upstream services later than the root cause shows them.
 
 from __future__ import annotations
 
+import math
+import random
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,6 +59,20 @@ def lognormal_cdf(
     """P(latency <= x); ``x`` may be a column of bucket bounds (one row per bound)."""
     z = (np.log(x) - np.log(np.maximum(median, 1e-9))) / (sigma * np.sqrt(2))
     return 0.5 * (1.0 + erf(z))
+
+
+def poisson(rnd: random.Random, lam: float) -> int:
+    """Knuth's method: small means only, which is all the line and trace sampling needs."""
+    if lam <= 0:
+        return 0
+    if lam > 30:
+        return max(0, int(rnd.gauss(lam, math.sqrt(lam)) + 0.5))
+    limit, k, p = math.exp(-lam), 0, 1.0
+    while True:
+        p *= rnd.random()
+        if p <= limit:
+            return k
+        k += 1
 
 
 @dataclass

@@ -19,28 +19,22 @@ from lab.kube import Cluster, Pod
 from lab.loggen import LineMaker
 from lab.logs import LogStore
 from lab.model import (
-    DEFAULT_TIMEOUT_MS,
     LATENCY_SIGMA,
-    TIMEOUT_MS,
     Evaluation,
     Model,
     RouteState,
     activation,
     daily,
     lognormal_cdf,
+    poisson,
 )
-from lab.traces import Span, TraceStore
+from lab.tracegen import generate_traces
+from lab.traces import TraceStore
 from lab.tsdb import TSDB, LabelKey, label_key
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _BUCKET_ARRAY = np.array(BUCKETS)[:, None]
 ACCESS_LINES_PER_S = 0.12  # sampled access-log lines per pod per second
-TRACES_PER_ROUTE_S = 1 / 15  # sampled traces per entry route per second
-_DB_SYSTEMS = {
-    "database": ("db.system", "postgresql"),
-    "cache": ("db.system", "redis"),
-    "queue": ("messaging.system", "rabbitmq"),
-}
 
 
 class Lab:
@@ -272,7 +266,7 @@ class Lab:
         for svc in self.estate:
             signals[svc.name] = self._service(svc, t, dt, ev, rng, rnd)
         self._queue(t, dt, ev, signals)
-        self._traces(t, dt, rnd)
+        generate_traces(self, t, dt, rnd)
         self.alerts.observe(t, signals)
 
     def _service(
@@ -665,7 +659,7 @@ class Lab:
         for j, i in enumerate(idx):
             ns0 = int((tp[j] - dtp[j]) * 1e9)
             span = int(dtp[j] * 1e9)
-            n_access = _poisson(rnd, ACCESS_LINES_PER_S * dtp[j] / n_routes)
+            n_access = poisson(rnd, ACCESS_LINES_PER_S * dtp[j] / n_routes)
             for _ in range(n_access):
                 at = ns0 + int(rnd.random() * span)
                 lines.append((at, *maker.access(at, route, float(st.latency_ms[i]))))
@@ -673,7 +667,7 @@ class Lab:
                 n = min(int(five[code][j]), 6)
                 if n == 0:
                     continue
-                for _ in range(_poisson(rnd, n * 0.7) if n < 6 else n):
+                for _ in range(poisson(rnd, n * 0.7) if n < 6 else n):
                     at = ns0 + int(rnd.random() * span)
                     upstream = (
                         st.blame503[i]
@@ -737,7 +731,7 @@ class Lab:
         for j in range(len(tp)):
             ns0 = int((tp[j] - dtp[j]) * 1e9)
             span = int(dtp[j] * 1e9)
-            for _ in range(_poisson(rnd, 0.02 * dtp[j])):
+            for _ in range(poisson(rnd, 0.02 * dtp[j])):
                 at = ns0 + int(rnd.random() * span)
                 lines.append((at, *maker.background(at)))
             for f, cause in related:
@@ -749,7 +743,7 @@ class Lab:
                     detail["frac"] = float(
                         self.model.leak(f, tp[j : j + 1], pod.index, pod.born)[0][0]
                     )
-                for _ in range(_poisson(rnd, 0.1 * dtp[j] * a)):
+                for _ in range(poisson(rnd, 0.1 * dtp[j] * a)):
                     at = ns0 + int(rnd.random() * span)
                     out = maker.symptom(at, cause, detail)
                     if out is not None:
@@ -769,181 +763,6 @@ class Lab:
                 },
                 entries,
             )
-
-    # -- traces ------------------------------------------------------------------------------------
-    def _traces(self, t: np.ndarray, dt: np.ndarray, rnd: random.Random) -> None:
-        own = {}
-        for svc in self.estate:
-            for ri, route in enumerate(svc.routes):
-                o = self.model.own(svc, ri, t)
-                own[(svc.name, route.key)] = (
-                    route.latency_ms * o["lat_mult"] + o["lat_add"],
-                    o["e500"],
-                    o["e503"],
-                    o["e504"],
-                )
-        edges = {}
-        for svc in self.estate:
-            for callee in svc.depends_on:
-                edges[(svc.name, callee)] = self.model.edge(svc.name, callee, t)
-        alive = {s.name: self.cluster.pods_of(s.name) for s in self.estate}
-        builder = _TraceBuilder(self, own, edges, alive, rnd)
-        for svc in self.estate:
-            for route in svc.routes:
-                if route.entry_rps <= 0:
-                    continue
-                for i in range(len(t)):
-                    lam = TRACES_PER_ROUTE_S * dt[i]
-                    n = _poisson(rnd, lam)
-                    o = own[(svc.name, route.key)]
-                    if rnd.random() < lam and (o[1][i] + o[2][i] + o[3][i]) > 0.02:
-                        n += 1  # tail sampling keeps more failing traces
-                    for _ in range(n):
-                        at = t[i] - rnd.random() * dt[i]
-                        spans = builder.trace(svc, route, i, at)
-                        self.traces.add(spans)
-
-
-class _TraceBuilder:
-    def __init__(
-        self, lab: Lab, own: dict, edges: dict, pods: dict[str, list[Pod]], rnd: random.Random
-    ) -> None:
-        self.lab, self.own, self.edges, self.pods, self.rnd = lab, own, edges, pods, rnd
-
-    def _id(self, n: int) -> bytes:
-        return self.rnd.getrandbits(8 * n).to_bytes(n, "big")
-
-    def _pod(self, service: str, at: float) -> str:
-        alive = [p for p in self.pods[service] if p.alive(at)] or self.pods[service]
-        return self.rnd.choice(alive).name
-
-    def trace(self, svc: Service, route: Route, i: int, at: float) -> list[Span]:
-        spans: list[Span] = []
-        tid = self._id(16)
-        self._server(svc, route, i, int(at * 1e9), b"", tid, spans, at)
-        return spans
-
-    def _server(
-        self,
-        svc: Service,
-        route: Route,
-        i: int,
-        start: int,
-        parent: bytes,
-        tid: bytes,
-        spans: list[Span],
-        at: float,
-    ) -> tuple[int, bool, int]:
-        rnd = self.rnd
-        lat, e500, e503, e504 = self.own[(svc.name, route.key)]
-        own_ms = float(lat[i]) * rnd.lognormvariate(0, 0.4)
-        sid = self._id(8)
-        pod = self._pod(svc.name, at)
-        u = rnd.random()
-        code, error, message = (201 if route.method == "POST" else 200), False, ""
-        if u < e500[i]:
-            code, error, message = 500, True, "unhandled exception"
-        elif u < e500[i] + e503[i]:
-            code, error, message = 503, True, "service unavailable"
-        elif u < e500[i] + e503[i] + e504[i]:
-            code, error, message = 504, True, "deadline exceeded"
-        cursor = start + int(own_ms * 0.3e6)
-        timeout = TIMEOUT_MS.get(svc.tier, DEFAULT_TIMEOUT_MS)
-        for call in route.calls:
-            callee = self.lab.estate[call.service]
-            croute = callee.route(call.route)
-            edge_lat, edge_err = self.edges[(svc.name, callee.name)]
-            cid = self._id(8)
-            c_start = cursor
-            attrs: dict = {"peer.service": callee.name}
-            if callee.tier == "data":
-                clat, c500, c503, c504 = self.own[(callee.name, croute.key)]
-                dur_ms = float(clat[i]) * rnd.lognormvariate(0, 0.4) + float(edge_lat[i])
-                failed = rnd.random() < float(c500[i] + c503[i] + c504[i] + edge_err[i])
-                system = _DB_SYSTEMS.get(callee.name, ("db.system", callee.name))
-                attrs[system[0]] = system[1]
-                attrs["db.operation" if system[0] == "db.system" else "messaging.operation"] = (
-                    croute.method if callee.name != "queue" else croute.path.split()[0].lower()
-                )
-                kind = (
-                    "producer"
-                    if croute.method == "AMQP" and croute.path.startswith("PUBLISH")
-                    else "client"
-                )
-                name = croute.path
-                sub_code = 0
-            else:
-                sub_end, sub_err, sub_code = self._server(
-                    callee, croute, i, c_start + 200_000, cid, tid, spans, at
-                )
-                dur_ms = (sub_end - c_start) / 1e6 + 0.4 + float(edge_lat[i])
-                failed = sub_err or rnd.random() < float(edge_err[i])
-                kind, name = "client", f"{croute.method} {croute.path}"
-                attrs.update(
-                    {
-                        "http.method": croute.method,
-                        "http.request.method": croute.method,
-                        "http.url": f"http://{callee.name}.prod.svc:8080{croute.path}",
-                        "server.address": f"{callee.name}.prod.svc",
-                    }
-                )
-            timed_out = dur_ms > timeout
-            if timed_out:
-                dur_ms, failed = timeout, True
-            c_end = c_start + int(dur_ms * 1e6)
-            if kind == "client" and callee.tier != "data":
-                status = (
-                    504 if timed_out else (sub_code if sub_err else 503 if failed else sub_code)
-                )
-                attrs["http.status_code"] = status
-                attrs["http.response.status_code"] = status
-            msg = (
-                "context deadline exceeded"
-                if timed_out
-                else (f"{callee.name} call failed" if failed else "")
-            )
-            spans.append(
-                Span(tid, cid, sid, svc.name, pod, name, kind, c_start, c_end, attrs, failed, msg)
-            )
-            if failed and not error and rnd.random() < call.weight:
-                code, error = (504 if timed_out else 503), True
-                message = f"upstream {callee.name} failed"
-            cursor = c_end + int(rnd.uniform(0.05, 0.3) * 1e6)
-        end = cursor + int(own_ms * 0.7e6)
-        kind = "consumer" if route.method == "CONSUME" else "server"
-        attrs = {
-            "http.method": route.method,
-            "http.request.method": route.method,
-            "http.route": route.path,
-            "http.status_code": code,
-            "http.response.status_code": code,
-            "k8s.pod.name": pod,
-        }
-        if kind == "consumer":
-            attrs = {
-                "messaging.system": "rabbitmq",
-                "messaging.destination.name": route.path,
-                "messaging.operation": "process",
-            }
-        name = f"{route.method} {route.path}" if kind == "server" else f"{route.path} process"
-        spans.append(
-            Span(tid, sid, parent, svc.name, pod, name, kind, start, end, attrs, error, message)
-        )
-        return end, error, code
-
-
-def _poisson(rnd: random.Random, lam: float) -> int:
-    """Knuth's method: small means only, which is all the line and trace sampling needs."""
-    if lam <= 0:
-        return 0
-    if lam > 30:
-        return max(0, int(rnd.gauss(lam, math.sqrt(lam)) + 0.5))
-    limit, k, p = math.exp(-lam), 0, 1.0
-    while True:
-        p *= rnd.random()
-        if p <= limit:
-            return k
-        k += 1
 
 
 def _le(x: float) -> str:
