@@ -110,7 +110,7 @@ def cmd_remediate(args: argparse.Namespace) -> int:
 def export(out: Path, seed: int, duration_s: float, faults: list[str], end: float) -> dict:
     """Write a scenario as plain files: metrics, logs, traces, Kubernetes objects, alerts and
     the ground truth, for benchmarks that must not depend on a running lab."""
-    from lab.kube import KubernetesAPI
+    from lab.kube_api import KubernetesAPI
 
     lab = build_history(seed, duration_s, faults, end=end)
     out.mkdir(parents=True, exist_ok=True)

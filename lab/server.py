@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 from lab.alerts import WebhookSender
 from lab.exposition import render as render_exposition
 from lab.faults import DEFAULT_TARGETS, KINDS, FaultSpec
-from lab.kube import KubernetesAPI
+from lab.kube_api import KubernetesAPI
 from lab.logs import LokiAPI
 from lab.prometheus_api import PrometheusAPI
 from lab.sim import Lab

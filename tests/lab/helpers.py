@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 
-from lab.kube import KubernetesAPI
+from lab.kube_api import KubernetesAPI
 from lab.logs import LokiAPI
 from lab.sim import Lab
 from lab.tsdb import Matcher
