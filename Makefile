@@ -2,7 +2,7 @@
 .PHONY: run test lint format bench bench-ingest bench-lab
 
 run:
-	scripts/bootstrap.sh
+	scripts/bootstrap.sh run
 	scripts/run.sh
 
 test:
