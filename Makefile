@@ -1,5 +1,5 @@
 # The two commands: `make run` (the product + demo, nothing to start first) and `make test`.
-.PHONY: run test lint format bench bench-ingest
+.PHONY: run test lint format bench bench-ingest bench-lab
 
 run:
 	scripts/bootstrap.sh run
@@ -16,8 +16,12 @@ format:
 	.venv/bin/ruff check --fix .
 	.venv/bin/ruff format .
 
-bench: bench-ingest
+bench: bench-ingest bench-lab
 
 bench-ingest:
 	scripts/bootstrap.sh bench
 	scripts/bench.sh ingest
+
+bench-lab:
+	scripts/bootstrap.sh bench
+	.venv/bin/python -m benchmarks.bench_lab

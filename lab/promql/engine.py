@@ -1,0 +1,589 @@
+"""Evaluates a parsed PromQL expression over ``lab.tsdb.TSDB``.
+
+Time is handled in integer milliseconds, like Prometheus, so window edges are exact
+(``[t - range, t]``, both ends included as in Prometheus 2.x). Each selector's data is
+fetched once per query for the whole evaluation span and sliced per step with
+``searchsorted``, so range queries stay cheap.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from lab.promql import functions as fn
+from lab.promql.errors import EvalError
+from lab.promql.nodes import (
+    COMPARISON_OPS,
+    MATRIX,
+    SCALAR,
+    STRING,
+    Aggregate,
+    Binary,
+    Call,
+    MatrixSelector,
+    Node,
+    NumberLiteral,
+    Paren,
+    StringLiteral,
+    Unary,
+    VectorMatching,
+    VectorSelector,
+)
+from lab.promql.parser import parse
+from lab.tsdb import TSDB
+
+Labels = tuple[tuple[str, str], ...]  # sorted (name, value) pairs
+
+LOOKBACK_DELTA_MS = 5 * 60 * 1000
+_DROP_NAME_OPS = frozenset({"+", "-", "*", "/", "%", "^"})
+
+
+@dataclass
+class Sample:
+    labels: Labels
+    value: float
+
+
+@dataclass
+class Scalar:
+    value: float
+
+
+@dataclass
+class String:
+    value: str
+
+
+@dataclass
+class RangeSeries:
+    """A series with its samples: a range-vector element or a range-query result row."""
+
+    labels: Labels
+    t_ms: np.ndarray  # int64
+    values: np.ndarray  # float64
+
+
+Vector = list[Sample]
+Matrix = list[RangeSeries]
+Value = Scalar | String | Vector | Matrix
+
+
+@dataclass
+class QueryResult:
+    """What a query returns: ``result_type`` is the API's ``resultType``."""
+
+    result_type: str  # "vector", "matrix", "scalar" or "string"
+    value: Value
+
+
+def labels_of(mapping: dict[str, str]) -> Labels:
+    return tuple(sorted((k, v) for k, v in mapping.items() if v != ""))
+
+
+def format_labels(labels: Labels) -> str:
+    """Labels as Prometheus prints them in error messages: ``{a="b", c="d"}``."""
+    inner = ", ".join(f'{k}="{_go_escape(v)}"' for k, v in labels)
+    return "{" + inner + "}"
+
+
+def _go_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def drop_name(labels: Labels) -> Labels:
+    return tuple(p for p in labels if p[0] != "__name__")
+
+
+class Engine:
+    """Instant and range queries over one TSDB."""
+
+    def __init__(self, tsdb: TSDB, lookback_delta_ms: int = LOOKBACK_DELTA_MS) -> None:
+        self.tsdb = tsdb
+        self.lookback_delta_ms = lookback_delta_ms
+
+    def instant_query(self, query: str | Node, t_ms: int) -> QueryResult:
+        node = parse(query) if isinstance(query, str) else query
+        ev = _Evaluation(self, t_ms, t_ms)
+        with np.errstate(all="ignore"):
+            value = ev.eval(node, t_ms)
+        if isinstance(value, Scalar):
+            return QueryResult("scalar", value)
+        if isinstance(value, String):
+            return QueryResult("string", value)
+        if node.type == MATRIX:
+            return QueryResult("matrix", sorted(value, key=lambda s: s.labels))  # type: ignore[arg-type]
+        if not (isinstance(_unparen(node), Aggregate) and _unparen(node).op in ("topk", "bottomk")):
+            value = sorted(value, key=lambda s: s.labels)  # type: ignore[arg-type]
+        return QueryResult("vector", value)
+
+    def range_query(self, query: str | Node, start_ms: int, end_ms: int, step_ms: int) -> Matrix:
+        node = parse(query) if isinstance(query, str) else query
+        if node.type not in (SCALAR, "vector"):
+            from_type = {MATRIX: "range vector", STRING: "string"}[node.type]
+            raise EvalError(
+                f'invalid expression type "{from_type}" for range query, '
+                "must be Scalar or instant Vector"
+            )
+        ev = _Evaluation(self, start_ms, end_ms)
+        rows: dict[Labels, tuple[list[int], list[float]]] = {}
+        with np.errstate(all="ignore"):
+            for ts in range(start_ms, end_ms + 1, step_ms):
+                value = ev.eval(node, ts)
+                samples = [Sample((), value.value)] if isinstance(value, Scalar) else value
+                for sample in samples:  # type: ignore[union-attr]
+                    times, values = rows.setdefault(sample.labels, ([], []))
+                    times.append(ts)
+                    values.append(sample.value)
+        return [
+            RangeSeries(labels, np.asarray(times, dtype=np.int64), np.asarray(vals))
+            for labels, (times, vals) in sorted(rows.items())
+        ]
+
+
+def _unparen(node: Node) -> Node:
+    while isinstance(node, Paren):
+        node = node.expr
+    return node
+
+
+class _Evaluation:
+    """State of one query: the evaluation span and the per-selector data cache."""
+
+    def __init__(self, engine: Engine, start_ms: int, end_ms: int) -> None:
+        self.engine = engine
+        self.start_ms = start_ms
+        self.end_ms = end_ms
+        self._cache: dict[tuple[VectorSelector, int], list[RangeSeries]] = {}
+
+    # -- data access ---------------------------------------------------------------
+    def _series(self, selector: VectorSelector, window_ms: int) -> list[RangeSeries]:
+        key = (selector, window_ms)
+        cached = self._cache.get(key)
+        if cached is None:
+            lo = self.start_ms - selector.offset - window_ms
+            hi = self.end_ms - selector.offset
+            found = self.engine.tsdb.select(selector.matchers, (lo - 1) / 1000, (hi + 1) / 1000)
+            cached = [
+                RangeSeries(
+                    labels_of(s.labels),
+                    np.round(s.timestamps * 1000).astype(np.int64),
+                    s.values,
+                )
+                for s in found
+            ]
+            cached.sort(key=lambda s: s.labels)
+            self._cache[key] = cached
+        return cached
+
+    def _instant_selector(self, node: VectorSelector, ts: int) -> Vector:
+        lookback = self.engine.lookback_delta_ms
+        ref = ts - node.offset
+        out: Vector = []
+        for series in self._series(node, lookback):
+            idx = int(np.searchsorted(series.t_ms, ref, side="right")) - 1
+            if idx >= 0 and series.t_ms[idx] >= ref - lookback:
+                out.append(Sample(series.labels, float(series.values[idx])))
+        return out
+
+    def _matrix_selector(self, node: MatrixSelector, ts: int) -> Matrix:
+        sel = node.selector
+        end = ts - sel.offset
+        start = end - node.range
+        out: Matrix = []
+        for series in self._series(sel, node.range):
+            lo = int(np.searchsorted(series.t_ms, start, side="left"))
+            hi = int(np.searchsorted(series.t_ms, end, side="right"))
+            if hi > lo:
+                out.append(RangeSeries(series.labels, series.t_ms[lo:hi], series.values[lo:hi]))
+        return out
+
+    # -- dispatch ------------------------------------------------------------------
+    def eval(self, node: Node, ts: int) -> Value:
+        if isinstance(node, NumberLiteral):
+            return Scalar(node.value)
+        if isinstance(node, StringLiteral):
+            return String(node.value)
+        if isinstance(node, Paren):
+            return self.eval(node.expr, ts)
+        if isinstance(node, VectorSelector):
+            return self._instant_selector(node, ts)
+        if isinstance(node, MatrixSelector):
+            return self._matrix_selector(node, ts)
+        if isinstance(node, Unary):
+            return self._unary(node, ts)
+        if isinstance(node, Binary):
+            return self._binary(node, ts)
+        if isinstance(node, Aggregate):
+            return self._aggregate(node, ts)
+        if isinstance(node, Call):
+            return self._call(node, ts)
+        raise EvalError(f"unexpected expression {node!r}")
+
+    def _scalar(self, node: Node, ts: int) -> float:
+        value = self.eval(node, ts)
+        assert isinstance(value, Scalar)
+        return value.value
+
+    def _vector(self, node: Node, ts: int) -> Vector:
+        value = self.eval(node, ts)
+        assert isinstance(value, list)
+        return value  # type: ignore[return-value]
+
+    # -- operators -----------------------------------------------------------------
+    def _unary(self, node: Unary, ts: int) -> Value:
+        value = self.eval(node.expr, ts)
+        if isinstance(value, Scalar):
+            return Scalar(-value.value)
+        out = [Sample(drop_name(s.labels), -s.value) for s in value]  # type: ignore[union-attr]
+        return _unique(out)
+
+    def _binary(self, node: Binary, ts: int) -> Value:
+        lhs = self.eval(node.lhs, ts)
+        rhs = self.eval(node.rhs, ts)
+        op = node.op
+        if isinstance(lhs, Scalar) and isinstance(rhs, Scalar):
+            value, keep = _elem(op, lhs.value, rhs.value)
+            if op in COMPARISON_OPS:
+                value = 1.0 if keep else 0.0
+            return Scalar(value)
+        if isinstance(rhs, Scalar):
+            return self._vector_scalar(op, lhs, rhs.value, node.return_bool, swap=False)  # type: ignore[arg-type]
+        if isinstance(lhs, Scalar):
+            return self._vector_scalar(op, rhs, lhs.value, node.return_bool, swap=True)  # type: ignore[arg-type]
+        matching = node.matching or VectorMatching()
+        if op == "and":
+            sigs = {_signature(s.labels, matching) for s in rhs}  # type: ignore[union-attr]
+            return [s for s in lhs if _signature(s.labels, matching) in sigs]  # type: ignore[union-attr]
+        if op == "unless":
+            sigs = {_signature(s.labels, matching) for s in rhs}  # type: ignore[union-attr]
+            return [s for s in lhs if _signature(s.labels, matching) not in sigs]  # type: ignore[union-attr]
+        if op == "or":
+            sigs = {_signature(s.labels, matching) for s in lhs}  # type: ignore[union-attr]
+            extra = [s for s in rhs if _signature(s.labels, matching) not in sigs]  # type: ignore[union-attr]
+            return list(lhs) + extra  # type: ignore[arg-type]
+        return _unique(self._vector_vector(op, lhs, rhs, matching, node.return_bool))  # type: ignore[arg-type]
+
+    @staticmethod
+    def _vector_scalar(
+        op: str, vec: Vector, scalar: float, return_bool: bool, swap: bool
+    ) -> Vector:
+        out: Vector = []
+        for sample in vec:
+            left, right = (scalar, sample.value) if swap else (sample.value, scalar)
+            value, keep = _elem(op, left, right)
+            if op in COMPARISON_OPS and swap:
+                value = right  # a filter always returns the vector's own value
+            if return_bool:
+                value, keep = (1.0 if keep else 0.0), True
+            if keep:
+                labels = sample.labels
+                if op in _DROP_NAME_OPS or return_bool:
+                    labels = drop_name(labels)
+                out.append(Sample(labels, value))
+        return _unique(out)
+
+    @staticmethod
+    def _vector_vector(
+        op: str, lhs: Vector, rhs: Vector, matching: VectorMatching, return_bool: bool
+    ) -> Vector:
+        if not lhs or not rhs:
+            return []
+        swapped = matching.card == "one-to-many"
+        if swapped:
+            lhs, rhs = rhs, lhs
+        right_by_sig: dict[Labels, Sample] = {}
+        for rs in rhs:
+            sig = _signature(rs.labels, matching)
+            if sig in right_by_sig:
+                side = "left" if swapped else "right"
+                raise EvalError(
+                    f"found duplicate series for the match group {format_labels(sig)} on the "
+                    f"{side} hand-side of the operation: [{format_labels(rs.labels)}, "
+                    f"{format_labels(right_by_sig[sig].labels)}];many-to-many matching not "
+                    "allowed: matching labels must be unique on one side"
+                )
+            right_by_sig[sig] = rs
+        matched: dict[Labels, set[Labels]] = {}
+        out: Vector = []
+        for ls in lhs:
+            sig = _signature(ls.labels, matching)
+            rs = right_by_sig.get(sig)
+            if rs is None:
+                continue
+            left, right = (rs.value, ls.value) if swapped else (ls.value, rs.value)
+            value, keep = _elem(op, left, right)
+            if return_bool:
+                value = 1.0 if keep else 0.0
+            elif not keep:
+                continue
+            labels = _result_labels(ls.labels, rs.labels, op, matching)
+            if return_bool:
+                labels = drop_name(labels)
+            seen = matched.get(sig)
+            if matching.card == "one-to-one":
+                if seen is not None:
+                    raise EvalError(
+                        "multiple matches for labels: many-to-one matching must be explicit "
+                        "(group_left/group_right)"
+                    )
+                matched[sig] = set()
+            else:
+                if seen is None:
+                    seen = matched[sig] = set()
+                elif labels in seen:
+                    raise EvalError(
+                        "multiple matches for labels: grouping labels must ensure unique matches"
+                    )
+                seen.add(labels)
+            out.append(Sample(labels, value))
+        return out
+
+    # -- aggregation ---------------------------------------------------------------
+    def _aggregate(self, node: Aggregate, ts: int) -> Vector:
+        vec = self._vector(node.expr, ts)
+        grouping = set(node.grouping)
+        if node.without:
+            grouping.add("__name__")
+
+        def key_of(labels: Labels) -> Labels:
+            if node.without:
+                return tuple(p for p in labels if p[0] not in grouping)
+            return tuple(p for p in labels if p[0] in grouping)
+
+        groups: dict[Labels, list[Sample]] = {}
+        for sample in vec:
+            groups.setdefault(key_of(sample.labels), []).append(sample)
+        if node.op in ("topk", "bottomk"):
+            k_value = self._scalar(node.param, ts)  # type: ignore[arg-type]
+            return _top_bottom(node.op, k_value, groups)
+        return [Sample(key, _aggregate_values(node.op, members)) for key, members in groups.items()]
+
+    # -- functions -----------------------------------------------------------------
+    def _call(self, node: Call, ts: int) -> Value:
+        name = node.func
+        if name == "time":
+            return Scalar(ts / 1000)
+        if name == "vector":
+            return [Sample((), self._scalar(node.args[0], ts))]
+        if name == "scalar":
+            vec = self._vector(node.args[0], ts)
+            return Scalar(vec[0].value if len(vec) == 1 else math.nan)
+        if name in _RANGE_FUNCTIONS:
+            return self._range_function(node, ts)
+        if name == "histogram_quantile":
+            return self._histogram_quantile(node, ts)
+        vec = self._vector(node.args[0], ts)
+        params = [self._scalar(arg, ts) for arg in node.args[1:]]
+        if name == "clamp" and params[1] < params[0]:
+            return []
+        apply = _simple_function(name, params)
+        return _unique([Sample(drop_name(s.labels), apply(s.value)) for s in vec])
+
+    def _range_function(self, node: Call, ts: int) -> Vector:
+        arg = node.args[0]
+        assert isinstance(arg, MatrixSelector)
+        end = ts - arg.selector.offset
+        start = end - arg.range
+        out: Vector = []
+        for series in self._matrix_selector(arg, ts):
+            value = _RANGE_FUNCTIONS[node.func](series, start, end)
+            if value is not None:
+                keep_name = node.func == "last_over_time"
+                labels = series.labels if keep_name else drop_name(series.labels)
+                out.append(Sample(labels, value))
+        return _unique(out)
+
+    def _histogram_quantile(self, node: Call, ts: int) -> Vector:
+        q = self._scalar(node.args[0], ts)
+        vec = self._vector(node.args[1], ts)
+        histograms: dict[Labels, list[tuple[float, float]]] = {}
+        for sample in vec:
+            le = dict(sample.labels).get("le")
+            if le is None:
+                continue
+            try:
+                upper = float(le)
+            except ValueError:
+                continue
+            key = tuple(p for p in sample.labels if p[0] not in ("le", "__name__"))
+            histograms.setdefault(key, []).append((upper, sample.value))
+        return [Sample(key, fn.bucket_quantile(q, b)) for key, b in histograms.items()]
+
+
+# -- helpers -------------------------------------------------------------------------
+
+
+def _elem(op: str, left: float, right: float) -> tuple[float, bool]:
+    """One binary operation with Go/IEEE float semantics (x/0 = ±Inf, x%0 = NaN)."""
+    a, b = np.float64(left), np.float64(right)
+    if op == "+":
+        return float(a + b), True
+    if op == "-":
+        return float(a - b), True
+    if op == "*":
+        return float(a * b), True
+    if op == "/":
+        return float(a / b), True
+    if op == "%":
+        return float(np.fmod(a, b)), True
+    if op == "^":
+        return float(np.power(a, b)), True
+    if op == "==":
+        return left, left == right
+    if op == "!=":
+        return left, left != right
+    if op == ">":
+        return left, left > right
+    if op == "<":
+        return left, left < right
+    if op == ">=":
+        return left, left >= right
+    if op == "<=":
+        return left, left <= right
+    raise EvalError(f"operator {op!r} not allowed for this operation")
+
+
+def _signature(labels: Labels, matching: VectorMatching) -> Labels:
+    if matching.on:
+        wanted = set(matching.labels)
+        return tuple(p for p in labels if p[0] in wanted)
+    ignored = set(matching.labels) | {"__name__"}
+    return tuple(p for p in labels if p[0] not in ignored)
+
+
+def _result_labels(lhs: Labels, rhs: Labels, op: str, matching: VectorMatching) -> Labels:
+    """Labels of a vector/vector result, as Prometheus's ``resultMetric``: arithmetic drops
+    the name; one-to-one keeps only ``on`` labels (or drops ``ignoring`` ones); group_x
+    copies the listed labels from the "one" side."""
+    labels = dict(lhs)
+    if op in _DROP_NAME_OPS:
+        labels.pop("__name__", None)
+    if matching.card == "one-to-one":
+        if matching.on:
+            labels = {k: v for k, v in labels.items() if k in matching.labels}
+        else:
+            for name in matching.labels:
+                labels.pop(name, None)
+    one_side = dict(rhs)
+    for name in matching.include:
+        if one_side.get(name, ""):
+            labels[name] = one_side[name]
+        else:
+            labels.pop(name, None)
+    return labels_of(labels)
+
+
+def _unique(vec: Vector) -> Vector:
+    seen: set[Labels] = set()
+    for sample in vec:
+        if sample.labels in seen:
+            raise EvalError("vector cannot contain metrics with the same labelset")
+        seen.add(sample.labels)
+    return vec
+
+
+def _aggregate_values(op: str, members: list[Sample]) -> float:
+    values = [m.value for m in members]
+    if op == "count":
+        return float(len(values))
+    if op == "sum":
+        total = 0.0
+        for v in values:
+            total += v
+        return total
+    if op == "avg":
+        mean = 0.0
+        for count, v in enumerate(values, start=1):
+            if math.isinf(mean):
+                if math.isinf(v) and (mean > 0) == (v > 0):
+                    continue
+                if not math.isinf(v) and not math.isnan(v):
+                    continue
+            mean += v / count - mean / count
+        return mean
+    best = values[0]
+    for v in values[1:]:
+        better = v > best if op == "max" else v < best
+        if better or math.isnan(best):
+            best = v
+    return best
+
+
+def _top_bottom(op: str, k_value: float, groups: dict[Labels, list[Sample]]) -> Vector:
+    if math.isnan(k_value) or k_value < 1:
+        return []
+    k = int(min(k_value, 2**31))
+    out: Vector = []
+    for members in groups.values():
+        # NaN is never preferred, by either topk or bottomk.
+        def rank(s: Sample) -> tuple[bool, float]:
+            return (math.isnan(s.value), -s.value if op == "topk" else s.value)
+
+        out.extend(sorted(members, key=rank)[:k])
+    return out
+
+
+def _simple_function(name: str, params: list[float]) -> Callable[[float], float]:
+    if name == "abs":
+        return abs
+    if name == "ceil":
+        return lambda v: float(np.ceil(v))
+    if name == "floor":
+        return lambda v: float(np.floor(v))
+    if name == "exp":
+        return lambda v: float(np.exp(v))
+    if name == "ln":
+        return lambda v: float(np.log(v))
+    if name == "log2":
+        return lambda v: float(np.log2(v))
+    if name == "log10":
+        return lambda v: float(np.log10(v))
+    if name == "sqrt":
+        return lambda v: float(np.sqrt(v))
+    if name == "clamp_min":
+        return lambda v: fn.go_max(v, params[0])
+    if name == "clamp_max":
+        return lambda v: fn.go_min(v, params[0])
+    if name == "clamp":
+        return lambda v: fn.go_max(params[0], fn.go_min(params[1], v))
+    if name == "round":
+        inverse = 1.0 / (params[0] if params else 1.0)
+        return lambda v: float(np.floor(v * inverse + 0.5) / inverse)
+    raise EvalError(f'function "{name}" is not implemented')
+
+
+def _rate_like(is_counter: bool, is_rate: bool) -> Callable[[RangeSeries, int, int], float | None]:
+    def compute(series: RangeSeries, start: int, end: int) -> float | None:
+        return fn.extrapolated_rate(
+            series.t_ms, series.values, start, end, is_counter=is_counter, is_rate=is_rate
+        )
+
+    return compute
+
+
+def _over_time(name: str) -> Callable[[RangeSeries, int, int], float | None]:
+    return lambda series, _start, _end: fn.over_time(name, series.values)
+
+
+_RANGE_FUNCTIONS: dict[str, Callable[[RangeSeries, int, int], float | None]] = {
+    "rate": _rate_like(is_counter=True, is_rate=True),
+    "increase": _rate_like(is_counter=True, is_rate=False),
+    "delta": _rate_like(is_counter=False, is_rate=False),
+    "irate": lambda s, _a, _b: fn.instant_rate(s.t_ms, s.values, is_rate=True),
+    "idelta": lambda s, _a, _b: fn.instant_rate(s.t_ms, s.values, is_rate=False),
+    **{
+        name: _over_time(name)
+        for name in (
+            "avg_over_time",
+            "min_over_time",
+            "max_over_time",
+            "sum_over_time",
+            "count_over_time",
+            "last_over_time",
+        )
+    },
+}

@@ -1,0 +1,166 @@
+"""The numeric heart of the PromQL functions, on plain numpy arrays.
+
+Each function follows Prometheus 2.x's engine (``promql/functions.go``, ``quantile.go``)
+closely enough that results agree to floating-point rounding: that is what the
+faithfulness test against a real Prometheus checks.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def extrapolated_rate(
+    t_ms: np.ndarray,
+    values: np.ndarray,
+    range_start_ms: int,
+    range_end_ms: int,
+    *,
+    is_counter: bool,
+    is_rate: bool,
+) -> float | None:
+    """``rate``/``increase``/``delta``: the change over the samples in the window,
+    extrapolated towards the window edges.
+
+    Extrapolation goes to an edge only when the edge is within 1.1 average sample
+    intervals of the first/last sample, else only half an interval (the series likely
+    started or ended inside the window). For counters the extrapolation to the start is
+    also capped where the counter would have been zero, and every decrease counts as a
+    reset (the value before the drop is added back). ``None`` means "no output sample"
+    (fewer than two samples).
+    """
+    n = len(values)
+    if n < 2:
+        return None
+    result = float(values[-1] - values[0])
+    if is_counter:
+        drops = values[1:] < values[:-1]
+        for before_reset in values[:-1][drops]:
+            result += float(before_reset)
+    to_start = (int(t_ms[0]) - range_start_ms) / 1000
+    to_end = (range_end_ms - int(t_ms[-1])) / 1000
+    sampled = (int(t_ms[-1]) - int(t_ms[0])) / 1000
+    average_interval = sampled / (n - 1)
+    first = float(values[0])
+    if is_counter and result > 0 and first >= 0:
+        to_zero = sampled * (first / result)
+        to_start = min(to_start, to_zero)
+    threshold = average_interval * 1.1
+    interval = sampled
+    interval += to_start if to_start < threshold else average_interval / 2
+    interval += to_end if to_end < threshold else average_interval / 2
+    result = result * (interval / sampled)
+    if is_rate:
+        result = result / ((range_end_ms - range_start_ms) / 1000)
+    return result
+
+
+def instant_rate(t_ms: np.ndarray, values: np.ndarray, *, is_rate: bool) -> float | None:
+    """``irate``/``idelta``: from the last two samples only; for ``irate`` a decrease is
+    a counter reset, so the increase is the new value itself."""
+    if len(values) < 2:
+        return None
+    last, previous = float(values[-1]), float(values[-2])
+    result = last if is_rate and last < previous else last - previous
+    interval_ms = int(t_ms[-1]) - int(t_ms[-2])
+    if interval_ms == 0:
+        return None
+    if is_rate:
+        result /= interval_ms / 1000
+    return result
+
+
+def over_time(name: str, values: np.ndarray) -> float:
+    """The ``<aggregation>_over_time`` family over one window's values (non-empty)."""
+    if name == "count_over_time":
+        return float(len(values))
+    if name == "sum_over_time":
+        total = 0.0
+        for v in values:
+            total += float(v)
+        return total
+    if name == "avg_over_time":
+        mean = 0.0
+        for count, v in enumerate(values, start=1):
+            mean += float(v) / count - mean / count
+        return mean
+    if name == "last_over_time":
+        return float(values[-1])
+    best = float(values[0])
+    for v in values:
+        v = float(v)
+        better = v > best if name == "max_over_time" else v < best
+        if better or math.isnan(best):
+            best = v
+    return best
+
+
+def bucket_quantile(q: float, buckets: list[tuple[float, float]]) -> float:
+    """``histogram_quantile`` for one histogram: ``buckets`` are (upper bound, cumulative
+    count) pairs in any order.
+
+    As in Prometheus: q outside [0, 1] gives -Inf/+Inf; no +Inf bucket or fewer than two
+    buckets or zero observations give NaN; buckets with equal bounds are merged and
+    counts are forced monotonic (rates of separately-scraped buckets can dip); the
+    quantile is linearly interpolated inside its bucket, assuming the first bucket starts
+    at 0 unless its bound is <= 0, and a quantile in the +Inf bucket returns the highest
+    finite bound.
+    """
+    if math.isnan(q):
+        return math.nan
+    if q < 0:
+        return -math.inf
+    if q > 1:
+        return math.inf
+    ordered = sorted(buckets, key=lambda b: b[0])
+    if not ordered or not math.isinf(ordered[-1][0]) or ordered[-1][0] < 0:
+        return math.nan
+    merged: list[list[float]] = []
+    for upper, count in ordered:
+        if merged and merged[-1][0] == upper:
+            merged[-1][1] += count
+        else:
+            merged.append([upper, count])
+    highest = -math.inf
+    for bucket in merged:
+        if bucket[1] > highest:
+            highest = bucket[1]
+        elif bucket[1] < highest:
+            bucket[1] = highest
+    if len(merged) < 2:
+        return math.nan
+    observations = merged[-1][1]
+    if observations == 0:
+        return math.nan
+    rank = q * observations
+    b = len(merged) - 1
+    for i in range(len(merged) - 1):
+        if merged[i][1] >= rank:
+            b = i
+            break
+    if b == len(merged) - 1:
+        return merged[-2][0]
+    if b == 0 and merged[0][0] <= 0:
+        return merged[0][0]
+    start = 0.0
+    end, count = merged[b]
+    if b > 0:
+        start = merged[b - 1][0]
+        count -= merged[b - 1][1]
+        rank -= merged[b - 1][1]
+    return start + (end - start) * (rank / count)
+
+
+def go_max(a: float, b: float) -> float:
+    """Go's ``math.Max``: NaN wins, unlike Python's ``max``."""
+    if math.isnan(a) or math.isnan(b):
+        return math.nan
+    return a if a > b else b
+
+
+def go_min(a: float, b: float) -> float:
+    if math.isnan(a) or math.isnan(b):
+        return math.nan
+    return a if a < b else b
