@@ -206,7 +206,7 @@ def test_parse_errors_are_bad_data(api: PrometheusAPI) -> None:
     assert body == {
         "status": "error",
         "errorType": "bad_data",
-        "error": 'invalid parameter "query": 1:1: parse error: expected type range vector in '
+        "error": 'invalid parameter "query": 1:6: parse error: expected type range vector in '
         'call to function "rate", got instant vector',
     }
     status, body = call(api, "/api/v1/query", query="holt_winters(up[5m], 0.1, 0.1)")

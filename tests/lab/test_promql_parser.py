@@ -169,10 +169,11 @@ def test_types_are_inferred() -> None:
     ("query", "message"),
     [
         ("", "no expression found in input"),
-        ("sum(", "unexpected end of input"),
+        ("sum(", "unclosed left parenthesis"),
         ("foo bar", 'unexpected identifier "bar"'),
-        ('foo{a="b"', "unexpected end of input in label matching"),
-        ("foo{a=b}", 'unexpected identifier "b" in label matching'),
+        ('foo{a="b"', "unexpected end of input inside braces"),
+        ("x[5m", "unexpected end of input in range selector"),
+        ("foo{a=b}", 'unexpected identifier "b" in label matching, expected string'),
         ("{}", "vector selector must contain at least one non-empty matcher"),
         ('{a=""}', "vector selector must contain at least one non-empty matcher"),
         ('foo{__name__="bar"}', 'metric name must not be set twice: "foo" or "bar"'),
@@ -196,9 +197,10 @@ def test_types_are_inferred() -> None:
         ("x @ 1000", "the @ modifier is not supported"),
         ("abs(x) offset 5m", "offset modifier must be preceded by an instant vector selector"),
         ("x offset 1m offset 2m", "offset may not be set multiple times"),
-        ("x[0s]", "range selector must be non-zero"),
+        ("x[0s]", "duration must be greater than 0"),
         ("-x[5m]", "unary expression only allowed on expressions of type scalar or instant vector"),
-        ("x[5x]", "bad number or duration syntax"),
+        ("x[5x]", 'bad duration syntax: "5"'),
+        ("x offset 5x", "bad number or duration syntax"),
         ('x{a=~"("}', "error parsing regexp"),
         ('"unterminated', "unterminated quoted string"),
         ("x $ y", "unexpected character: '$'"),
@@ -211,6 +213,18 @@ def test_invalid_queries(query: str, message: str) -> None:
     assert ": parse error: " in str(info.value)
 
 
-def test_error_position_is_line_and_column() -> None:
-    with pytest.raises(ParseError, match=r"^2:3: parse error"):
-        parse("sum(x)\n  )")
+@pytest.mark.parametrize(
+    ("query", "position"),
+    [
+        ("sum(x)\n  )", "2:3"),  # line and column of the unexpected token
+        ("rate(foo)", "1:6"),  # a wrongly typed argument
+        ("sum(x[5m])", "1:5"),  # a wrongly typed aggregation operand
+        ("x[5m] + 1", "1:1"),  # the whole binary expression
+        ("a + on(x) group_left(x) b", "1:3"),  # the operator
+        ('foo{__name__="bar"}', "1:1"),  # the selector
+        ("x offset 1m offset 2m", "1:1"),
+    ],
+)
+def test_error_positions_match_prometheus(query: str, position: str) -> None:
+    with pytest.raises(ParseError, match=rf"^{position}: parse error"):
+        parse(query)
