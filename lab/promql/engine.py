@@ -107,7 +107,7 @@ class Engine:
 
     def instant_query(self, query: str | Node, t_ms: int) -> QueryResult:
         node = parse(query) if isinstance(query, str) else query
-        ev = _Evaluation(self, t_ms, t_ms)
+        ev = _Evaluation(self, t_ms, t_ms, 1)
         with np.errstate(all="ignore"):
             value = ev.eval(node, t_ms)
         if isinstance(value, Scalar):
@@ -128,7 +128,7 @@ class Engine:
                 f'invalid expression type "{from_type}" for range query, '
                 "must be Scalar or instant Vector"
             )
-        ev = _Evaluation(self, start_ms, end_ms)
+        ev = _Evaluation(self, start_ms, end_ms, step_ms)
         rows: dict[Labels, tuple[list[int], list[float]]] = {}
         with np.errstate(all="ignore"):
             for ts in range(start_ms, end_ms + 1, step_ms):
@@ -150,56 +150,97 @@ def _unparen(node: Node) -> Node:
     return node
 
 
-class _Evaluation:
-    """State of one query: the evaluation span and the per-selector data cache."""
+@dataclass
+class _Stored:
+    """One selected series with what per-step evaluation reuses: plain lists for cheap
+    scalar access, and window bounds for every step computed in one vectorised pass."""
 
-    def __init__(self, engine: Engine, start_ms: int, end_ms: int) -> None:
+    labels: Labels
+    nameless: Labels
+    t_ms: np.ndarray
+    values: np.ndarray
+    t_list: list[int]
+    v_list: list[float]
+    bounds: dict[tuple[int, int], tuple[list[int], list[int]]]
+
+
+Window = tuple[_Stored, int, int]  # a series and the [lo, hi) slice inside a range window
+
+
+class _Evaluation:
+    """State of one query: the step grid and the per-selector data cache."""
+
+    def __init__(self, engine: Engine, start_ms: int, end_ms: int, step_ms: int) -> None:
         self.engine = engine
         self.start_ms = start_ms
         self.end_ms = end_ms
-        self._cache: dict[tuple[VectorSelector, int], list[RangeSeries]] = {}
+        self.step_ms = step_ms
+        self.steps = np.arange(start_ms, end_ms + 1, step_ms, dtype=np.int64)
+        self._cache: dict[tuple[VectorSelector, int], list[_Stored]] = {}
+        self._group_keys: dict[tuple[int, Labels], Labels] = {}
 
     # -- data access ---------------------------------------------------------------
-    def _series(self, selector: VectorSelector, window_ms: int) -> list[RangeSeries]:
+    def _series(self, selector: VectorSelector, window_ms: int) -> list[_Stored]:
         key = (selector, window_ms)
         cached = self._cache.get(key)
         if cached is None:
             lo = self.start_ms - selector.offset - window_ms
             hi = self.end_ms - selector.offset
             found = self.engine.tsdb.select(selector.matchers, (lo - 1) / 1000, (hi + 1) / 1000)
-            cached = [
-                RangeSeries(
-                    labels_of(s.labels),
-                    np.round(s.timestamps * 1000).astype(np.int64),
-                    s.values,
+            cached = []
+            for s in found:
+                labels = labels_of(s.labels)
+                t_ms = np.round(s.timestamps * 1000).astype(np.int64)
+                cached.append(
+                    _Stored(
+                        labels,
+                        drop_name(labels),
+                        t_ms,
+                        s.values,
+                        t_ms.tolist(),
+                        s.values.tolist(),
+                        {},
+                    )
                 )
-                for s in found
-            ]
             cached.sort(key=lambda s: s.labels)
             self._cache[key] = cached
         return cached
 
+    def _bounds(self, series: _Stored, offset: int, window_ms: int, ts: int) -> tuple[int, int]:
+        """[lo, hi) indices of the samples in ``[ts - offset - window, ts - offset]``."""
+        key = (offset, window_ms)
+        bounds = series.bounds.get(key)
+        if bounds is None:
+            ends = self.steps - offset
+            lo = np.searchsorted(series.t_ms, ends - window_ms, side="left")
+            hi = np.searchsorted(series.t_ms, ends, side="right")
+            bounds = series.bounds[key] = (lo.tolist(), hi.tolist())
+        i = (ts - self.start_ms) // self.step_ms
+        return bounds[0][i], bounds[1][i]
+
     def _instant_selector(self, node: VectorSelector, ts: int) -> Vector:
         lookback = self.engine.lookback_delta_ms
-        ref = ts - node.offset
         out: Vector = []
         for series in self._series(node, lookback):
-            idx = int(np.searchsorted(series.t_ms, ref, side="right")) - 1
-            if idx >= 0 and series.t_ms[idx] >= ref - lookback:
-                out.append(Sample(series.labels, float(series.values[idx])))
+            lo, hi = self._bounds(series, node.offset, lookback, ts)
+            if hi > lo:  # the newest sample at most the lookback delta old
+                out.append(Sample(series.labels, series.v_list[hi - 1]))
+        return out
+
+    def _windows(self, node: MatrixSelector, ts: int) -> list[Window]:
+        sel = node.selector
+        out: list[Window] = []
+        for series in self._series(sel, node.range):
+            lo, hi = self._bounds(series, sel.offset, node.range, ts)
+            if hi > lo:
+                out.append((series, lo, hi))
         return out
 
     def _matrix_selector(self, node: MatrixSelector, ts: int) -> Matrix:
-        sel = node.selector
-        end = ts - sel.offset
-        start = end - node.range
-        out: Matrix = []
-        for series in self._series(sel, node.range):
-            lo = int(np.searchsorted(series.t_ms, start, side="left"))
-            hi = int(np.searchsorted(series.t_ms, end, side="right"))
-            if hi > lo:
-                out.append(RangeSeries(series.labels, series.t_ms[lo:hi], series.values[lo:hi]))
-        return out
+        return [
+            RangeSeries(series.labels, series.t_ms[lo:hi], series.values[lo:hi])
+            for series, lo, hi in self._windows(node, ts)
+        ]
 
     # -- dispatch ------------------------------------------------------------------
     def eval(self, node: Node, ts: int) -> Value:
@@ -349,14 +390,18 @@ class _Evaluation:
         if node.without:
             grouping.add("__name__")
 
-        def key_of(labels: Labels) -> Labels:
-            if node.without:
-                return tuple(p for p in labels if p[0] not in grouping)
-            return tuple(p for p in labels if p[0] in grouping)
-
+        keys = self._group_keys
+        node_id = id(node)
         groups: dict[Labels, list[Sample]] = {}
         for sample in vec:
-            groups.setdefault(key_of(sample.labels), []).append(sample)
+            key = keys.get((node_id, sample.labels))
+            if key is None:
+                if node.without:
+                    key = tuple(p for p in sample.labels if p[0] not in grouping)
+                else:
+                    key = tuple(p for p in sample.labels if p[0] in grouping)
+                keys[(node_id, sample.labels)] = key
+            groups.setdefault(key, []).append(sample)
         if node.op in ("topk", "bottomk"):
             k_value = self._scalar(node.param, ts)  # type: ignore[arg-type]
             return _top_bottom(node.op, k_value, groups)
@@ -388,13 +433,13 @@ class _Evaluation:
         assert isinstance(arg, MatrixSelector)
         end = ts - arg.selector.offset
         start = end - arg.range
+        compute = _RANGE_FUNCTIONS[node.func]
+        keep_name = node.func == "last_over_time"
         out: Vector = []
-        for series in self._matrix_selector(arg, ts):
-            value = _RANGE_FUNCTIONS[node.func](series, start, end)
+        for series, lo, hi in self._windows(arg, ts):
+            value = compute(series.t_list[lo:hi], series.v_list[lo:hi], start, end)
             if value is not None:
-                keep_name = node.func == "last_over_time"
-                labels = series.labels if keep_name else drop_name(series.labels)
-                out.append(Sample(labels, value))
+                out.append(Sample(series.labels if keep_name else series.nameless, value))
         return _unique(out)
 
     def _histogram_quantile(self, node: Call, ts: int) -> Vector:
@@ -556,25 +601,28 @@ def _simple_function(name: str, params: list[float]) -> Callable[[float], float]
     raise EvalError(f'function "{name}" is not implemented')
 
 
-def _rate_like(is_counter: bool, is_rate: bool) -> Callable[[RangeSeries, int, int], float | None]:
-    def compute(series: RangeSeries, start: int, end: int) -> float | None:
+RangeFunction = Callable[[list[int], list[float], int, int], float | None]
+
+
+def _rate_like(is_counter: bool, is_rate: bool) -> RangeFunction:
+    def compute(t_ms: list[int], values: list[float], start: int, end: int) -> float | None:
         return fn.extrapolated_rate(
-            series.t_ms, series.values, start, end, is_counter=is_counter, is_rate=is_rate
+            t_ms, values, start, end, is_counter=is_counter, is_rate=is_rate
         )
 
     return compute
 
 
-def _over_time(name: str) -> Callable[[RangeSeries, int, int], float | None]:
-    return lambda series, _start, _end: fn.over_time(name, series.values)
+def _over_time(name: str) -> RangeFunction:
+    return lambda _t, values, _start, _end: fn.over_time(name, values)
 
 
-_RANGE_FUNCTIONS: dict[str, Callable[[RangeSeries, int, int], float | None]] = {
+_RANGE_FUNCTIONS: dict[str, RangeFunction] = {
     "rate": _rate_like(is_counter=True, is_rate=True),
     "increase": _rate_like(is_counter=True, is_rate=False),
     "delta": _rate_like(is_counter=False, is_rate=False),
-    "irate": lambda s, _a, _b: fn.instant_rate(s.t_ms, s.values, is_rate=True),
-    "idelta": lambda s, _a, _b: fn.instant_rate(s.t_ms, s.values, is_rate=False),
+    "irate": lambda t, v, _a, _b: fn.instant_rate(t, v, is_rate=True),
+    "idelta": lambda t, v, _a, _b: fn.instant_rate(t, v, is_rate=False),
     **{
         name: _over_time(name)
         for name in (

@@ -8,13 +8,12 @@ faithfulness test against a real Prometheus checks.
 from __future__ import annotations
 
 import math
-
-import numpy as np
+from collections.abc import Sequence
 
 
 def extrapolated_rate(
-    t_ms: np.ndarray,
-    values: np.ndarray,
+    t_ms: Sequence[int],
+    values: Sequence[float],
     range_start_ms: int,
     range_end_ms: int,
     *,
@@ -34,16 +33,18 @@ def extrapolated_rate(
     n = len(values)
     if n < 2:
         return None
-    result = float(values[-1] - values[0])
+    first = float(values[0])
+    result = float(values[-1]) - first
     if is_counter:
-        drops = values[1:] < values[:-1]
-        for before_reset in values[:-1][drops]:
-            result += float(before_reset)
+        previous = first
+        for value in values:
+            if value < previous:
+                result += previous
+            previous = value
     to_start = (int(t_ms[0]) - range_start_ms) / 1000
     to_end = (range_end_ms - int(t_ms[-1])) / 1000
     sampled = (int(t_ms[-1]) - int(t_ms[0])) / 1000
     average_interval = sampled / (n - 1)
-    first = float(values[0])
     if is_counter and result > 0 and first >= 0:
         to_zero = sampled * (first / result)
         to_start = min(to_start, to_zero)
@@ -54,10 +55,10 @@ def extrapolated_rate(
     result = result * (interval / sampled)
     if is_rate:
         result = result / ((range_end_ms - range_start_ms) / 1000)
-    return result
+    return float(result)
 
 
-def instant_rate(t_ms: np.ndarray, values: np.ndarray, *, is_rate: bool) -> float | None:
+def instant_rate(t_ms: Sequence[int], values: Sequence[float], *, is_rate: bool) -> float | None:
     """``irate``/``idelta``: from the last two samples only; for ``irate`` a decrease is
     a counter reset, so the increase is the new value itself."""
     if len(values) < 2:
@@ -72,7 +73,7 @@ def instant_rate(t_ms: np.ndarray, values: np.ndarray, *, is_rate: bool) -> floa
     return result
 
 
-def over_time(name: str, values: np.ndarray) -> float:
+def over_time(name: str, values: Sequence[float]) -> float:
     """The ``<aggregation>_over_time`` family over one window's values (non-empty)."""
     if name == "count_over_time":
         return float(len(values))
