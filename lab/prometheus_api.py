@@ -206,6 +206,7 @@ class PrometheusAPI:
             "/api/v1/series": (self._series, both),
             "/api/v1/labels": (self._labels, both),
             "/api/v1/status/buildinfo": (self._buildinfo, ("GET",)),
+            "/api/v1/metadata": (self._metadata, ("GET",)),
         }
         if path in routes:
             handler, methods = routes[path]
@@ -327,6 +328,25 @@ class PrometheusAPI:
             {labels[name] for labels in self._matching_labels(params) if name in labels}
         )
         return json.dumps(values, separators=(",", ":"), ensure_ascii=False)
+
+    def _metadata(self, params: dict[str, list[str]]) -> str:
+        """Types inferred from names as ``exposition`` declares them; no help or unit text."""
+        names = set(self.tsdb.label_values("__name__"))
+        families = exposition.metric_families(names)
+        wanted = self._first(params, "metric")
+        limit_text = self._first(params, "limit")
+        try:
+            limit = int(limit_text) if limit_text else -1
+        except ValueError:
+            raise APIError("bad_data", "limit must be a number") from None
+        data: dict[str, list[dict[str, str]]] = {}
+        for family, kind in families.items():
+            if wanted and family != wanted:
+                continue
+            if 0 <= limit <= len(data):
+                break
+            data[family] = [{"type": kind, "help": "", "unit": ""}]
+        return json.dumps(data, separators=(",", ":"))
 
     def _buildinfo(self, params: dict[str, list[str]]) -> str:
         return json.dumps(BUILD_INFO, separators=(",", ":"))

@@ -260,6 +260,21 @@ def test_buildinfo(api: PrometheusAPI) -> None:
     assert status == 200 and body["data"]["version"].startswith("2.")
 
 
+def test_metadata_infers_types_from_names(api: PrometheusAPI, db: TSDB) -> None:
+    db.add({"__name__": "lat_bucket", "le": "+Inf"}, 120, 1)
+    db.add({"__name__": "lat_count"}, 120, 1)
+    _, body = call(api, "/api/v1/metadata")
+    assert body["data"] == {
+        "lat": [{"type": "histogram", "help": "", "unit": ""}],
+        "reqs_total": [{"type": "counter", "help": "", "unit": ""}],
+        "up": [{"type": "gauge", "help": "", "unit": ""}],
+    }
+    _, body = call(api, "/api/v1/metadata", metric="up")
+    assert list(body["data"]) == ["up"]
+    _, body = call(api, "/api/v1/metadata", limit="1")
+    assert len(body["data"]) == 1
+
+
 def test_unknown_paths_and_methods(api: PrometheusAPI) -> None:
     assert api.handle("GET", "/api/v1/nope", {}, b"")[0] == 404
     assert api.handle("DELETE", "/api/v1/query", {}, b"")[0] == 405
