@@ -240,6 +240,15 @@ def test_series_requires_match_and_unions_selectors(api: PrometheusAPI) -> None:
     assert body["data"] == []
 
 
+def test_series_and_labels_accept_post_forms(api: PrometheusAPI) -> None:
+    body = b"match%5B%5D=up%7Bjob%3D%22api%22%7D&start=0&end=200"
+    status, payload = call(api, "/api/v1/series", method="POST", body=body)
+    assert status == 200
+    assert payload["data"] == [{"__name__": "up", "instance": "a:1", "job": "api"}]
+    status, payload = call(api, "/api/v1/labels", method="POST", body=b"match%5B%5D=reqs_total")
+    assert payload["data"] == ["__name__", "code", "job"]
+
+
 def test_labels_and_label_values(api: PrometheusAPI) -> None:
     _, body = call(api, "/api/v1/labels")
     assert body["data"] == ["__name__", "code", "instance", "job"]

@@ -204,6 +204,8 @@ def test_types_are_inferred() -> None:
         ('x{a=~"("}', "error parsing regexp"),
         ('"unterminated', "unterminated quoted string"),
         ("x $ y", "unexpected character: '$'"),
+        ("a atan2 b", 'binary operator "atan2" is not supported'),
+        ("stddev(x)", "aggregation 'stddev' is not supported"),
     ],
 )
 def test_invalid_queries(query: str, message: str) -> None:
