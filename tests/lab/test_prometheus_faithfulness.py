@@ -99,6 +99,10 @@ REPLAY_ONLY = [
     "queue_depth != 0",
     "42 >= bool queue_depth",
     "max_over_time(queue_depth[10s] offset -2s)",
+    "-queue_depth",
+    "+queue_depth",
+    "clamp(queue_depth, 45, 35) or vector(7)",
+    'count(http_requests_total{code="500"} offset 5s)',
 ]
 # Invalid queries: same status, errorType and message as the real Prometheus.
 INVALID = [
