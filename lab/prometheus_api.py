@@ -297,9 +297,10 @@ class PrometheusAPI:
                 "Try decreasing the query resolution (?step=XX)",
             )
         try:
+            # Unlike /query, Prometheus 2.42 reports range-query parse errors unprefixed.
             node = parse(self._first(params, "query"))
         except PromQLError as exc:
-            raise _invalid("query", str(exc)) from None
+            raise APIError("bad_data", str(exc)) from None
         try:
             matrix = self.engine.range_query(node, start, end, step)
         except PromQLError as exc:

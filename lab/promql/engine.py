@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lab.promql import functions as fn
-from lab.promql.errors import EvalError
+from lab.promql.errors import EvalError, PromQLError
 from lab.promql.nodes import (
     COMPARISON_OPS,
     MATRIX,
@@ -124,7 +124,7 @@ class Engine:
         node = parse(query) if isinstance(query, str) else query
         if node.type not in (SCALAR, "vector"):
             from_type = {MATRIX: "range vector", STRING: "string"}[node.type]
-            raise EvalError(
+            raise PromQLError(  # bad_data, like Prometheus's NewRangeQuery
                 f'invalid expression type "{from_type}" for range query, '
                 "must be Scalar or instant Vector"
             )

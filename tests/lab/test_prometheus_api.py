@@ -181,7 +181,7 @@ def test_query_range_shape(api: PrometheusAPI) -> None:
         ),
         (
             {"query": "up[5m]", "start": "0", "end": "5", "step": "1"},
-            'invalid expression type "range vector"',
+            'invalid expression type "range vector" for range query',
         ),
     ],
 )
@@ -189,10 +189,13 @@ def test_query_range_errors(api: PrometheusAPI, params: dict[str, str], message:
     status, body = call(api, "/api/v1/query_range", **params)
     assert body["status"] == "error"
     assert message in body["error"]
-    if "invalid expression type" in message:
-        assert (status, body["errorType"]) == (422, "execution")
-    else:
-        assert (status, body["errorType"]) == (400, "bad_data")
+    assert (status, body["errorType"]) == (400, "bad_data")
+
+
+def test_range_query_parse_errors_have_no_parameter_prefix(api: PrometheusAPI) -> None:
+    status, body = call(api, "/api/v1/query_range", query="rate(up)", start="0", end="5", step="1")
+    assert (status, body["errorType"]) == (400, "bad_data")
+    assert body["error"].startswith("1:6: parse error: expected type range vector")
 
 
 def test_eleven_thousand_points_are_allowed(api: PrometheusAPI) -> None:

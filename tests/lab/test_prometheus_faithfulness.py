@@ -331,6 +331,9 @@ def test_errors_agree_with_real_prometheus(lab: Lab, scraped: str) -> None:
         {"query": "up", "start": "0", "end": "11001", "step": "1"},
         {"query": "up", "start": "x", "end": "5", "step": "1"},
         {"query": "up", "start": "0", "end": "5", "step": "1.5m"},
+        {"query": "up[5m]", "start": "0", "end": "5", "step": "1"},
+        {"query": '"text"', "start": "0", "end": "5", "step": "1"},
+        {"query": "rate(up)", "start": "0", "end": "5", "step": "1"},
     ]
     for params in range_errors:
         real = HTTP.get(f"{scraped}/api/v1/query_range", params=params)

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from lab.promql import Engine, EvalError
+from lab.promql import Engine, EvalError, PromQLError
 from lab.tsdb import TSDB
 
 T = 1_000_000  # seconds; evaluation time used throughout
@@ -249,7 +249,7 @@ def test_range_query_steps_and_scalars(db: TSDB) -> None:
     assert rows[0].values.tolist() == pytest.approx([10.0, 10.0, 10.0])
     scalar_rows = engine.range_query("1 + 1", 0, 2000, 1000)
     assert scalar_rows[0].labels == () and scalar_rows[0].values.tolist() == [2.0, 2.0, 2.0]
-    with pytest.raises(EvalError, match='invalid expression type "range vector"'):
+    with pytest.raises(PromQLError, match='invalid expression type "range vector"'):
         engine.range_query("queue_depth[5m]", 0, 1000, 1000)
 
 
