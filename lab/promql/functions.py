@@ -52,10 +52,12 @@ def extrapolated_rate(
     interval = sampled
     interval += to_start if to_start < threshold else average_interval / 2
     interval += to_end if to_end < threshold else average_interval / 2
-    result = result * (interval / sampled)
+    # One combined factor, in Prometheus's order of operations: results then agree to the
+    # last bit, not just to rounding.
+    factor = interval / sampled
     if is_rate:
-        result = result / ((range_end_ms - range_start_ms) / 1000)
-    return float(result)
+        factor /= (range_end_ms - range_start_ms) / 1000
+    return float(result * factor)
 
 
 def instant_rate(t_ms: Sequence[int], values: Sequence[float], *, is_rate: bool) -> float | None:
@@ -78,15 +80,22 @@ def over_time(name: str, values: Sequence[float]) -> float:
     if name == "count_over_time":
         return float(len(values))
     if name == "sum_over_time":
-        total = 0.0
+        total = compensation = 0.0
         for v in values:
-            total += float(v)
-        return total
+            total, compensation = _neumaier_add(float(v), total, compensation)
+        return total if math.isinf(total) else total + compensation
     if name == "avg_over_time":
-        mean = 0.0
+        # An incrementally updated mean, compensated like the sum; infinities short-cut.
+        mean = compensation = 0.0
         for count, v in enumerate(values, start=1):
-            mean += float(v) / count - mean / count
-        return mean
+            v = float(v)
+            if math.isinf(mean):
+                if math.isinf(v) and (mean > 0) == (v > 0):
+                    continue
+                if not math.isinf(v) and not math.isnan(v):
+                    continue
+            mean, compensation = _neumaier_add(v / count - mean / count, mean, compensation)
+        return mean if math.isinf(mean) else mean + compensation
     if name == "last_over_time":
         return float(values[-1])
     best = float(values[0])
@@ -96,6 +105,16 @@ def over_time(name: str, values: Sequence[float]) -> float:
         if better or math.isnan(best):
             best = v
     return best
+
+
+def _neumaier_add(increment: float, total: float, compensation: float) -> tuple[float, float]:
+    """Compensated (Kahan-Neumaier) summation step, as Prometheus uses for *_over_time."""
+    new_total = total + increment
+    if abs(total) >= abs(increment):
+        compensation += (total - new_total) + increment
+    else:
+        compensation += (increment - new_total) + total
+    return new_total, compensation
 
 
 def bucket_quantile(q: float, buckets: list[tuple[float, float]]) -> float:
