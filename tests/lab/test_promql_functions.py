@@ -166,3 +166,25 @@ def test_math_functions_and_clamps() -> None:
     assert _one(db, "log2(abs(v) * 0 + 8)", 10) == 3
     assert _one(db, "log10(abs(v) * 0 + 1000)", 10) == 3
     assert math.isnan(_one(db, "sqrt(v)", 10))
+
+
+def test_sum_and_avg_over_time_are_compensated_like_prometheus() -> None:
+    from lab.promql.functions import over_time
+
+    # Plain left-to-right float addition loses the 1 entirely; Prometheus's Kahan-Neumaier
+    # summation keeps it.
+    assert over_time("sum_over_time", [1e16, 1.0, -1e16]) == 1.0
+    assert over_time("avg_over_time", [math.inf, 1.0]) == math.inf
+    assert math.isnan(over_time("avg_over_time", [math.inf, -math.inf]))
+    assert over_time("sum_over_time", [math.inf, 1.0]) == math.inf
+
+
+def test_rate_uses_one_combined_factor() -> None:
+    # Same data, two orders of float operations: Prometheus multiplies by
+    # (extrapolated / sampled / range) once, which is what we must reproduce bit for bit.
+    # 0.7 over 2 s of samples, extrapolated by 1 s to the window start, per 3 s:
+    # 0.7 * (3 / 2 / 3) == 0.35, whereas (0.7 * 3 / 2) / 3 == 0.3499999999999999.
+    t = np.array([1_000, 2_000, 3_000], dtype=np.int64)
+    values = np.array([1.0, 1.2, 1.7])
+    got = extrapolated_rate(t, values, 0, 3_000, is_counter=False, is_rate=True)
+    assert got == 0.35
