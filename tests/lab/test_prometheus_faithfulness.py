@@ -22,6 +22,7 @@ Both run at a recent time and at a time whose windows hold a counter reset.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import shutil
@@ -42,7 +43,7 @@ from lab.tsdb import TSDB
 pytestmark = pytest.mark.integration
 
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
-SCRAPE_SECONDS = 25
+SCRAPE_SECONDS = 27
 LIVE_RELATIVE = 0.02
 REPLAY_RELATIVE = 1e-12
 ABSOLUTE = 1e-6
@@ -145,15 +146,16 @@ class Lab:
     metrics: SyntheticMetrics
     generator: LiveGenerator
     url: str
-    scrapes: list[float] = field(default_factory=list)  # wall time each /metrics was served
+    # (wall time, ticks written so far) each time /metrics was served
+    scrapes: list[tuple[float, int]] = field(default_factory=list)
 
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
     tsdb = TSDB()
     metrics = SyntheticMetrics()
-    scrapes: list[float] = []
-    server, url = serve(tsdb, on_scrape=lambda: scrapes.append(time.time()))
+    scrapes: list[tuple[float, int]] = []
+    server, url = serve(tsdb, on_scrape=lambda: scrapes.append((time.time(), metrics.ticks)))
     generator = LiveGenerator(tsdb, metrics, interval=1.0)
     try:
         yield Lab(tsdb, metrics, generator, url, scrapes)
@@ -222,16 +224,24 @@ def scraped(lab: Lab, prometheus: str) -> str:
         if time.monotonic() > deadline:
             pytest.fail("prometheus never scraped the lab")
         time.sleep(0.05)
-    lab.generator.start(first_tick_at=lab.scrapes[0] + 0.5)
+    lab.generator.start(first_tick_at=lab.scrapes[0][0] + 0.5)
     _wait_for_scrapes(prometheus, SCRAPE_SECONDS)
     return prometheus
 
 
-def _eval_time_after(lab: Lab, earliest: float) -> int:
-    """A quarter interval after the first scrape at or after ``earliest``: the newest
-    sample on both sides is then the same tick."""
-    scrape = next(t for t in lab.scrapes if t >= earliest)
-    return round((scrape + 0.25) * 1000)
+def _eval_time_after(lab: Lab, earliest: float, history: int = 13) -> int:
+    """A quarter interval after the first scrape at or after ``earliest`` whose preceding
+    ``history`` scrapes each served exactly one new tick: the newest sample on both sides is
+    then the same tick, in every window. (A stalled tick thread would break that; such
+    times are skipped rather than compared unfairly.)"""
+    scrapes = lab.scrapes
+    for i, (t, _ticks) in enumerate(scrapes):
+        if t < earliest or i < history:
+            continue
+        recent = [ticks for _t, ticks in scrapes[i - history : i + 1]]
+        if all(b - a == 1 for a, b in itertools.pairwise(recent)):
+            return round((t + 0.25) * 1000)
+    pytest.fail(f"no evenly ticked scrape after {earliest}: {scrapes}")
 
 
 def _query(url: str, query: str, t_ms: int) -> dict:
@@ -405,7 +415,7 @@ def test_metadata_endpoints_agree_with_real_prometheus(lab: Lab, scraped: str) -
 
 
 def test_range_query_agrees_with_real_prometheus(lab: Lab, scraped: str) -> None:
-    end_ms = _eval_time_after(lab, time.time() - 2.5)
+    end_ms = _eval_time_after(lab, time.time() - 2.5, history=23)
     start_ms = end_ms - 12_000
     # Every step's 10 s window must lie after the first tick: where a series starts inside
     # a window, extrapolation depends on the sample timestamps, which differ by design.
