@@ -78,6 +78,12 @@ def format_timestamp(t_ms: int) -> str:
     return f"{sign}{whole}.{fraction:03d}" if fraction else f"{sign}{whole}"
 
 
+def _json_seconds(t_ms: int) -> str:
+    """Scalar and string results carry ``t / 1000`` as a plain JSON float (shortest form:
+    ``1.18``, ``2``), unlike vector/matrix points, which always print three decimals."""
+    return np.format_float_positional(t_ms / 1000, unique=True, trim="-")
+
+
 def _labels_json(labels: Labels) -> str:
     return json.dumps(dict(labels), separators=(",", ":"), ensure_ascii=False)
 
@@ -270,9 +276,10 @@ class PrometheusAPI:
         elif result.result_type == "matrix":
             data = _matrix_json(value)  # type: ignore[arg-type]
         elif result.result_type == "scalar":
-            data = _point(t_ms, value.value)  # type: ignore[union-attr]
+            seconds = _json_seconds(t_ms)
+            data = f'[{seconds},"{format_value(value.value)}"]'  # type: ignore[union-attr]
         else:
-            data = f"[{format_timestamp(t_ms)},{json.dumps(value.value)}]"  # type: ignore[union-attr]
+            data = f"[{_json_seconds(t_ms)},{json.dumps(value.value)}]"  # type: ignore[union-attr]
         return f'{{"resultType":"{result.result_type}","result":{data}}}'
 
     def _query_range(self, params: dict[str, list[str]]) -> str:

@@ -65,6 +65,8 @@ def test_time_defaults_to_now_and_accepts_rfc3339(api: PrometheusAPI) -> None:
 def test_scalar_string_and_matrix_results(api: PrometheusAPI) -> None:
     _, scalar = call(api, "/api/v1/query", query="1.5 * 2", time="100.25")
     assert scalar["data"] == {"resultType": "scalar", "result": [100.25, "3"]}
+    _status, _h, raw = api.handle("GET", "/api/v1/query", {"query": ["1"], "time": ["100.5"]}, b"")
+    assert raw.endswith(b'"result":[100.5,"1"]}}')  # not 100.500: a plain JSON float
     _, string = call(api, "/api/v1/query", query='"hello"', time="100")
     assert string["data"] == {"resultType": "string", "result": [100, "hello"]}
     _, matrix = call(api, "/api/v1/query", query='up{job="db"}[30s]', time="120")
