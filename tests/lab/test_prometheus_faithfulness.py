@@ -8,9 +8,10 @@ scrapes ``/metrics`` every second. Two comparisons at the same evaluation times:
   same values per tick, but at different timestamps: the lab stamps the tick time,
   Prometheus its scrape time. The generator is phased half an interval before the scrapes
   and evaluation times sit a quarter interval after a scrape, so every window holds the
-  same ticks on both sides; what remains is the timestamp difference (window-edge
-  extrapolation and ``irate`` intervals see scrape-time jitter of a few ms, ~0.1-1 % of a
-  1 s interval). Tolerance: 2 % relative (absolute 1e-6 near zero).
+  same ticks on both sides; what remains is scrape-time jitter: window-edge extrapolation
+  and especially ``irate`` (one 1 s interval) see it in full. Measured: 0-0.6 % on an idle
+  machine, 1.5 % with every CPU busy (scrapes ~15 ms late). Tolerance: 5 % relative
+  (absolute 1e-6 near zero), room for a loaded CI machine.
 * replay: Prometheus's own raw samples (read back through its API) loaded into a fresh
   TSDB and queried through the lab's API. Same samples, same timestamps, so only the
   engine differs. The engine follows Prometheus's order of floating-point operations, so
@@ -44,7 +45,7 @@ pytestmark = pytest.mark.integration
 
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 SCRAPE_SECONDS = 27
-LIVE_RELATIVE = 0.02
+LIVE_RELATIVE = 0.05
 REPLAY_RELATIVE = 1e-12
 ABSOLUTE = 1e-6
 HTTP = httpx.Client(timeout=10)  # one client: a fresh one per request costs ~50 ms
