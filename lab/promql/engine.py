@@ -116,7 +116,7 @@ class Engine:
             return QueryResult("string", value)
         if node.type == MATRIX:
             return QueryResult("matrix", sorted(value, key=lambda s: s.labels))  # type: ignore[arg-type]
-        if not (isinstance(_unparen(node), Aggregate) and _unparen(node).op in ("topk", "bottomk")):
+        if not _keeps_order(node):
             value = sorted(value, key=lambda s: s.labels)  # type: ignore[arg-type]
         return QueryResult("vector", value)
 
@@ -142,6 +142,15 @@ class Engine:
             RangeSeries(labels, np.asarray(times, dtype=np.int64), np.asarray(vals))
             for labels, (times, vals) in sorted(rows.items())
         ]
+
+
+def _keeps_order(node: Node) -> bool:
+    """Results of sort/sort_desc/topk/bottomk are returned in their computed order;
+    everything else sorted by labels, for stable output."""
+    node = _unparen(node)
+    if isinstance(node, Aggregate):
+        return node.op in ("topk", "bottomk")
+    return isinstance(node, Call) and node.func in ("sort", "sort_desc")
 
 
 def _unparen(node: Node) -> Node:
@@ -414,6 +423,15 @@ class _Evaluation:
             return Scalar(ts / 1000)
         if name == "vector":
             return [Sample((), self._scalar(node.args[0], ts))]
+        if name == "absent":
+            if self._vector(node.args[0], ts):
+                return []
+            return [Sample(_absent_labels(node.args[0]), 1.0)]
+        if name in ("sort", "sort_desc"):
+            # NaN last either way; ties keep their order.
+            sign = 1.0 if name == "sort" else -1.0
+            vec = self._vector(node.args[0], ts)
+            return sorted(vec, key=lambda s: (math.isnan(s.value), sign * s.value))
         if name == "scalar":
             vec = self._vector(node.args[0], ts)
             return Scalar(vec[0].value if len(vec) == 1 else math.nan)
@@ -520,6 +538,23 @@ def _result_labels(lhs: Labels, rhs: Labels, op: str, matching: VectorMatching) 
         else:
             labels.pop(name, None)
     return labels_of(labels)
+
+
+def _absent_labels(arg: Node) -> Labels:
+    """``absent(sel{a="x", b=~"y"})`` answers ``{a="x"}``: labels fixed by a single
+    equality matcher, as Prometheus does; nothing for any other expression."""
+    if not isinstance(arg, VectorSelector):
+        return ()
+    fixed: dict[str, str] = {}
+    dropped: set[str] = set()
+    for matcher in arg.matchers:
+        if matcher.name == "__name__":
+            continue
+        if matcher.op == "=" and matcher.name not in fixed:
+            fixed[matcher.name] = matcher.value
+        else:
+            dropped.add(matcher.name)
+    return labels_of({k: v for k, v in fixed.items() if k not in dropped})
 
 
 def _unique(vec: Vector) -> Vector:

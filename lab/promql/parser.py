@@ -57,12 +57,14 @@ FUNCTION_SIGNATURES: dict[str, tuple[tuple[str, ...], int, str]] = {
     "time": ((), 0, SCALAR),
     "vector": ((SCALAR,), 0, VECTOR),
     "scalar": ((VECTOR,), 0, SCALAR),
+    "absent": ((VECTOR,), 0, VECTOR),
+    "sort": ((VECTOR,), 0, VECTOR),
+    "sort_desc": ((VECTOR,), 0, VECTOR),
 }  # fmt: skip
 
 # Real PromQL names the lab does not evaluate: a clear "not supported" beats "unknown".
 UNSUPPORTED_FUNCTIONS = frozenset(
     {
-        "absent",
         "absent_over_time",
         "changes",
         "day_of_month",
@@ -80,8 +82,6 @@ UNSUPPORTED_FUNCTIONS = frozenset(
         "quantile_over_time",
         "resets",
         "sgn",
-        "sort",
-        "sort_desc",
         "stddev_over_time",
         "stdvar_over_time",
         "timestamp",

@@ -104,10 +104,14 @@ REPLAY_ONLY = [
     "42 >= bool queue_depth",
     "max_over_time(queue_depth[10s] offset -2s)",
     "-queue_depth",
+    'absent(queue_depth{pod="nope", service="cart"})',
+    'absent(queue_depth{pod="cart-0"})',
+    "sort_desc(rate(http_requests_total[10s]))",
     "+queue_depth",
     "clamp(queue_depth, 45, 35) or vector(7)",
     'count(http_requests_total{code="500"} offset 5s)',
 ]
+EXPECT_EMPTY = {'absent(queue_depth{pod="cart-0"})'}
 # Invalid queries: same status, errorType and message as the real Prometheus.
 INVALID = [
     "sum(",
@@ -278,6 +282,9 @@ def _deviation(expected: float, actual: float) -> float:
 def _compare(query: str, real: dict, ours: dict, tolerance: float) -> float:
     assert real["resultType"] == ours["resultType"], query
     real_map, our_map = _as_map(real), _as_map(ours)
+    if query in EXPECT_EMPTY:
+        assert real_map == our_map == {}, query
+        return 0.0
     assert real_map, f"real Prometheus returned nothing for {query}"
     assert set(our_map) == set(real_map), (query, sorted(real_map), sorted(our_map))
     worst = 0.0
@@ -347,6 +354,9 @@ def test_response_bytes_agree_with_real_prometheus(lab: Lab, scraped: str) -> No
         "0.1 + 0.2",
         '"some text"',
         "vector(time())",
+        'sort_desc(rate(http_requests_total{service="cart"}[10s]))',
+        "sort(max by (service) (queue_depth))",
+        'absent(nope{job="lab"})',
     ]
     # also a time with trailing zeros in its milliseconds (".100"), printed differently in
     # vector points and in scalar results

@@ -258,3 +258,17 @@ def test_range_vector_instant_query_returns_raw_samples(db: TSDB) -> None:
     assert result.result_type == "matrix"
     (series,) = result.value  # type: ignore[misc]
     assert series.t_ms.tolist() == [(T - 30) * 1000, (T - 20) * 1000, (T - 10) * 1000, T * 1000]
+
+
+def test_absent(db: TSDB) -> None:
+    assert q(db, 'absent(queue_depth{pod="web-0"})') == {}
+    assert q(db, 'absent(nope{job="x", env=~"p.*", pod="a", pod="b"})') == {L(job="x"): 1.0}
+    assert q(db, "absent(sum(nope))") == {(): 1.0}
+
+
+def test_sort_and_sort_desc_keep_their_order(db: TSDB) -> None:
+    ascending = Engine(db).instant_query("sort(queue_depth)", T * 1000).value
+    assert [s.value for s in ascending] == [3.0, 5.0, 10.0]  # type: ignore[union-attr]
+    descending = Engine(db).instant_query("sort_desc(queue_depth)", T * 1000).value
+    assert [s.value for s in descending] == [10.0, 5.0, 3.0]  # type: ignore[union-attr]
+    assert all(dict(s.labels)["__name__"] == "queue_depth" for s in descending)  # type: ignore[union-attr]
