@@ -9,6 +9,7 @@ fetched once per query for the whole evaluation span and sliced per step with
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -39,6 +40,9 @@ from lab.tsdb import TSDB
 Labels = tuple[tuple[str, str], ...]  # sorted (name, value) pairs
 
 LOOKBACK_DELTA_MS = 5 * 60 * 1000
+_LABEL_NAME_RE = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+_EXPAND_BRACED_RE = re.compile(r"\$\{([a-zA-Z0-9_]+)\}")
+_EXPAND_BARE_RE = re.compile(r"\$([a-zA-Z0-9_]+)")
 _DROP_NAME_OPS = frozenset({"+", "-", "*", "/", "%", "^"})
 
 
@@ -435,8 +439,10 @@ class _Evaluation:
         if name == "scalar":
             vec = self._vector(node.args[0], ts)
             return Scalar(vec[0].value if len(vec) == 1 else math.nan)
-        if name in _RANGE_FUNCTIONS:
+        if name in _RANGE_FUNCTIONS or name == "predict_linear":
             return self._range_function(node, ts)
+        if name == "label_replace":
+            return self._label_replace(node, ts)
         if name == "histogram_quantile":
             return self._histogram_quantile(node, ts)
         vec = self._vector(node.args[0], ts)
@@ -451,7 +457,17 @@ class _Evaluation:
         assert isinstance(arg, MatrixSelector)
         end = ts - arg.selector.offset
         start = end - arg.range
-        compute = _RANGE_FUNCTIONS[node.func]
+        compute = _RANGE_FUNCTIONS.get(node.func)
+        if node.func == "predict_linear":
+            horizon = self._scalar(node.args[1], ts)
+
+            def compute(t: list[int], v: list[float], _start: int, _end: int) -> float | None:
+                if len(v) < 2:
+                    return None
+                slope, intercept = fn.linear_regression(t, v, ts)  # anchored at eval time
+                return slope * horizon + intercept
+
+        assert compute is not None
         keep_name = node.func == "last_over_time"
         out: Vector = []
         for series, lo, hi in self._windows(arg, ts):
@@ -459,6 +475,33 @@ class _Evaluation:
             if value is not None:
                 out.append(Sample(series.labels if keep_name else series.nameless, value))
         return _unique(out)
+
+    def _label_replace(self, node: Call, ts: int) -> Vector:
+        vec = self._vector(node.args[0], ts)
+        dst, replacement, src, pattern = (self._string(arg, ts) for arg in node.args[1:])
+        try:
+            regex = re.compile(f"^(?:{pattern})$", re.DOTALL)
+        except re.error:
+            raise EvalError(f"invalid regular expression in label_replace(): {pattern}") from None
+        if not _LABEL_NAME_RE.fullmatch(dst):
+            raise EvalError(f"invalid destination label name in label_replace(): {dst}")
+        out: Vector = []
+        for sample in vec:
+            labels = dict(sample.labels)
+            match = regex.match(labels.get(src, ""))
+            if match:
+                value = _go_expand(replacement, match)
+                if value:
+                    labels[dst] = value
+                else:
+                    labels.pop(dst, None)
+            out.append(Sample(labels_of(labels), sample.value))
+        return _unique(out)
+
+    def _string(self, node: Node, ts: int) -> str:
+        value = self.eval(node, ts)
+        assert isinstance(value, String)
+        return value.value
 
     def _histogram_quantile(self, node: Call, ts: int) -> Vector:
         q = self._scalar(node.args[0], ts)
@@ -538,6 +581,38 @@ def _result_labels(lhs: Labels, rhs: Labels, op: str, matching: VectorMatching) 
         else:
             labels.pop(name, None)
     return labels_of(labels)
+
+
+def _go_expand(template: str, match: re.Match[str]) -> str:
+    """Go's ``Regexp.Expand``: ``$1``, ``${1}``, ``$name``, ``${name}``, ``$$``; a missing
+    group expands to nothing and ``$name`` takes the longest run of word characters."""
+    out: list[str] = []
+    i = 0
+    while i < len(template):
+        ch = template[i]
+        if ch != "$":
+            out.append(ch)
+            i += 1
+            continue
+        if template.startswith("$$", i):
+            out.append("$")
+            i += 2
+            continue
+        braced = _EXPAND_BRACED_RE.match(template, i)
+        bare = _EXPAND_BARE_RE.match(template, i)
+        found = braced or bare
+        if found is None:
+            out.append("$")
+            i += 1
+            continue
+        name = found.group(1)
+        try:
+            group = match.group(int(name) if name.isdigit() else name)
+        except IndexError:  # no such group
+            group = None
+        out.append(group or "")
+        i = found.end()
+    return "".join(out)
 
 
 def _absent_labels(arg: Node) -> Labels:
@@ -658,6 +733,9 @@ _RANGE_FUNCTIONS: dict[str, RangeFunction] = {
     "delta": _rate_like(is_counter=False, is_rate=False),
     "irate": lambda t, v, _a, _b: fn.instant_rate(t, v, is_rate=True),
     "idelta": lambda t, v, _a, _b: fn.instant_rate(t, v, is_rate=False),
+    "changes": lambda _t, v, _a, _b: fn.changes(v),
+    "resets": lambda _t, v, _a, _b: fn.resets(v),
+    "deriv": lambda t, v, _a, _b: fn.linear_regression(t, v, t[0])[0] if len(v) > 1 else None,
     **{
         name: _over_time(name)
         for name in (

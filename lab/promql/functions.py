@@ -7,6 +7,7 @@ faithfulness test against a real Prometheus checks.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -105,6 +106,55 @@ def over_time(name: str, values: Sequence[float]) -> float:
         if better or math.isnan(best):
             best = v
     return best
+
+
+def changes(values: Sequence[float]) -> float:
+    """How often the value changed (NaN to NaN is no change)."""
+    count = 0
+    previous = values[0]
+    for value in values[1:]:
+        if value != previous and not (math.isnan(value) and math.isnan(previous)):
+            count += 1
+        previous = value
+    return float(count)
+
+
+def resets(values: Sequence[float]) -> float:
+    """How often the value decreased (counter resets)."""
+    return float(sum(1 for a, b in itertools.pairwise(values) if b < a))
+
+
+def linear_regression(
+    t_ms: Sequence[int], values: Sequence[float], intercept_ms: int
+) -> tuple[float, float]:
+    """Least-squares (slope per second, value at ``intercept_ms``), with compensated sums;
+    x is measured from ``intercept_ms`` to keep the numbers small. A constant series has
+    slope 0 exactly (NaN if the constant is infinite)."""
+    n = 0.0
+    sum_x = c_x = sum_y = c_y = sum_xy = c_xy = sum_x2 = c_x2 = 0.0
+    first = float(values[0])
+    constant = True
+    for i, (t, v) in enumerate(zip(t_ms, values, strict=True)):
+        v = float(v)
+        if constant and i > 0 and v != first:
+            constant = False
+        n += 1.0
+        x = (int(t) - intercept_ms) / 1e3
+        sum_x, c_x = _neumaier_add(x, sum_x, c_x)
+        sum_y, c_y = _neumaier_add(v, sum_y, c_y)
+        sum_xy, c_xy = _neumaier_add(x * v, sum_xy, c_xy)
+        sum_x2, c_x2 = _neumaier_add(x * x, sum_x2, c_x2)
+    if constant:
+        return (math.nan, math.nan) if math.isinf(first) else (0.0, first)
+    sum_x += c_x
+    sum_y += c_y
+    sum_xy += c_xy
+    sum_x2 += c_x2
+    covariance = sum_xy - sum_x * sum_y / n
+    variance = sum_x2 - sum_x * sum_x / n
+    slope = covariance / variance
+    intercept = sum_y / n - slope * sum_x / n
+    return slope, intercept
 
 
 def _neumaier_add(increment: float, total: float, compensation: float) -> tuple[float, float]:

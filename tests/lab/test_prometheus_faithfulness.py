@@ -107,6 +107,13 @@ REPLAY_ONLY = [
     'absent(queue_depth{pod="nope", service="cart"})',
     'absent(queue_depth{pod="cart-0"})',
     "sort_desc(rate(http_requests_total[10s]))",
+    "deriv(queue_depth[10s])",
+    "predict_linear(queue_depth[10s], 60)",
+    "predict_linear(http_requests_total[10s] offset 2s, 3600)",
+    "changes(queue_depth[10s])",
+    "resets(http_requests_total[20s])",
+    'label_replace(queue_depth, "team", "t-$1-${2}", "pod", "(c[a-z]+)-([0-9])")',
+    'label_replace(queue_depth{pod="cart-0"}, "instance", "", "instance", ".*")',
     "+queue_depth",
     "clamp(queue_depth, 45, 35) or vector(7)",
     'count(http_requests_total{code="500"} offset 5s)',
@@ -136,6 +143,8 @@ INVALID = [
     "queue_depth / on() queue_depth",
     '{__name__=~"queue_depth|http_requests_total"} * 2',
     "queue_depth / on(service) queue_depth",
+    'label_replace(rate(http_requests_total[10s]), "pod", "", "pod", ".*")',
+    'label_replace(queue_depth, "1bad", "x", "pod", ".*")',
 ]
 
 

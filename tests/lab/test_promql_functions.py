@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pytest
 
+from lab.promql import EvalError
 from lab.promql.engine import Engine
 from lab.promql.functions import bucket_quantile, extrapolated_rate, instant_rate
 from lab.tsdb import TSDB
@@ -188,3 +189,45 @@ def test_rate_uses_one_combined_factor() -> None:
     values = np.array([1.0, 1.2, 1.7])
     got = extrapolated_rate(t, values, 0, 3_000, is_counter=False, is_rate=True)
     assert got == 0.35
+
+
+def test_changes_resets_deriv_predict_linear() -> None:
+    db = _db_with({"disk": [(100 + i * 10, 1000 - i * 20.0) for i in range(10)]})
+    db.add({"__name__": "c", "job": "j"}, 10, 5)
+    db.add({"__name__": "c", "job": "j"}, 20, 2)
+    db.add({"__name__": "c", "job": "j"}, 30, 2)
+    db.add({"__name__": "c", "job": "j"}, 40, 1)
+    assert _one(db, "deriv(disk[1m])", 190) == pytest.approx(-2.0)
+    # anchored at the evaluation time: 820 now, falling 2/s for an hour
+    assert _one(db, "predict_linear(disk[1m], 3600)", 190) == pytest.approx(820 - 7200)
+    assert _one(db, "changes(c[1m])", 40) == 2
+    assert _one(db, "resets(c[1m])", 40) == 2
+    flat = _db_with({"f": [(10, 3.0), (20, 3.0)]})
+    assert _one(flat, "deriv(f[1m])", 20) == 0.0
+    assert _one(flat, "predict_linear(f[1m], 100)", 20) == 3.0
+
+
+def test_label_replace() -> None:
+    db = TSDB()
+    db.add({"__name__": "up", "pod": "web-7", "job": "x"}, 10, 1)
+    engine = Engine(db)
+
+    def labels(query: str) -> dict[str, str]:
+        (sample,) = engine.instant_query(query, 10_000).value  # type: ignore[misc]
+        return dict(sample.labels)
+
+    assert labels('label_replace(up, "app", "$1", "pod", "(.*)-[0-9]+")')["app"] == "web"
+    assert labels('label_replace(up, "app", "${1}x$2", "pod", "(.*)-([0-9])")')["app"] == "webx7"
+    assert labels('label_replace(up, "app", "$1x", "pod", "(.*)")').get("app") is None  # $1x
+    assert labels('label_replace(up, "app", "$$1", "pod", ".*")')["app"] == "$1"
+    assert "pod" not in labels('label_replace(up, "pod", "", "pod", ".*")')
+    assert "app" not in labels('label_replace(up, "app", "a", "pod", "web")')  # anchored
+    assert labels('label_replace(up, "app", "a", "pod", "web")')["__name__"] == "up"
+
+
+def test_label_replace_errors() -> None:
+    db = _db_with({"up": [(10, 1.0)]})
+    with pytest.raises(EvalError, match="invalid destination label name"):
+        Engine(db).instant_query('label_replace(up, "1x", "a", "job", ".*")', 10_000)
+    with pytest.raises(EvalError, match="invalid regular expression"):
+        Engine(db).instant_query('label_replace(up, "x", "a", "job", "(")', 10_000)
