@@ -418,6 +418,12 @@ class _Evaluation:
         if node.op in ("topk", "bottomk"):
             k_value = self._scalar(node.param, ts)  # type: ignore[arg-type]
             return _top_bottom(node.op, k_value, groups)
+        if node.op == "quantile":
+            q = self._scalar(node.param, ts)  # type: ignore[arg-type]
+            return [
+                Sample(key, fn.quantile(q, [m.value for m in members]))
+                for key, members in groups.items()
+            ]
         return [Sample(key, _aggregate_values(node.op, members)) for key, members in groups.items()]
 
     # -- functions -----------------------------------------------------------------
@@ -439,7 +445,7 @@ class _Evaluation:
         if name == "scalar":
             vec = self._vector(node.args[0], ts)
             return Scalar(vec[0].value if len(vec) == 1 else math.nan)
-        if name in _RANGE_FUNCTIONS or name == "predict_linear":
+        if name in _RANGE_FUNCTIONS or name in ("predict_linear", "quantile_over_time"):
             return self._range_function(node, ts)
         if name == "label_replace":
             return self._label_replace(node, ts)
@@ -453,11 +459,17 @@ class _Evaluation:
         return _unique([Sample(drop_name(s.labels), apply(s.value)) for s in vec])
 
     def _range_function(self, node: Call, ts: int) -> Vector:
-        arg = node.args[0]
+        arg = node.args[1] if node.func == "quantile_over_time" else node.args[0]
         assert isinstance(arg, MatrixSelector)
         end = ts - arg.selector.offset
         start = end - arg.range
         compute = _RANGE_FUNCTIONS.get(node.func)
+        if node.func == "quantile_over_time":
+            q = self._scalar(node.args[0], ts)
+
+            def compute(_t: list[int], v: list[float], _start: int, _end: int) -> float | None:
+                return fn.quantile(q, v)
+
         if node.func == "predict_linear":
             horizon = self._scalar(node.args[1], ts)
 
@@ -645,6 +657,17 @@ def _aggregate_values(op: str, members: list[Sample]) -> float:
     values = [m.value for m in members]
     if op == "count":
         return float(len(values))
+    if op == "group":
+        return 1.0
+    if op in ("stddev", "stdvar"):
+        # Welford's running mean and sum of squared deviations.
+        mean, squares = values[0], 0.0
+        for count, v in enumerate(values[1:], start=2):
+            delta = v - mean
+            mean += delta / count
+            squares += delta * (v - mean)
+        variance = squares / len(values)
+        return math.sqrt(variance) if op == "stddev" else variance
     if op == "sum":
         total = 0.0
         for v in values:
@@ -734,6 +757,8 @@ _RANGE_FUNCTIONS: dict[str, RangeFunction] = {
     "irate": lambda t, v, _a, _b: fn.instant_rate(t, v, is_rate=True),
     "idelta": lambda t, v, _a, _b: fn.instant_rate(t, v, is_rate=False),
     "changes": lambda _t, v, _a, _b: fn.changes(v),
+    "stdvar_over_time": lambda _t, v, _a, _b: fn.variance_over_time(v),
+    "stddev_over_time": lambda _t, v, _a, _b: math.sqrt(fn.variance_over_time(v)),
     "resets": lambda _t, v, _a, _b: fn.resets(v),
     "deriv": lambda t, v, _a, _b: fn.linear_regression(t, v, t[0])[0] if len(v) > 1 else None,
     **{

@@ -108,6 +108,36 @@ def over_time(name: str, values: Sequence[float]) -> float:
     return best
 
 
+def quantile(q: float, values: Sequence[float]) -> float:
+    """The q-quantile of a sample set, linearly interpolated between the two nearest ranks
+    (``quantile`` aggregation and ``quantile_over_time``)."""
+    if not values:
+        return math.nan
+    if q < 0:
+        return -math.inf
+    if q > 1:
+        return math.inf
+    ordered = sorted(values, key=lambda v: (not math.isnan(v), v))  # NaN sorts first
+    n = float(len(ordered))
+    rank = q * (n - 1)
+    lower = max(0.0, math.floor(rank))
+    upper = min(n - 1, lower + 1)
+    weight = rank - math.floor(rank)
+    return ordered[int(lower)] * (1 - weight) + ordered[int(upper)] * weight
+
+
+def variance_over_time(values: Sequence[float]) -> float:
+    """Population variance with a compensated running mean (``stdvar_over_time``)."""
+    count = 0.0
+    mean = c_mean = aux = c_aux = 0.0
+    for v in values:
+        count += 1
+        delta = v - (mean + c_mean)
+        mean, c_mean = _neumaier_add(delta / count, mean, c_mean)
+        aux, c_aux = _neumaier_add(delta * (v - (mean + c_mean)), aux, c_aux)
+    return (aux + c_aux) / count
+
+
 def changes(values: Sequence[float]) -> float:
     """How often the value changed (NaN to NaN is no change)."""
     count = 0

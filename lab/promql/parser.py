@@ -50,6 +50,9 @@ FUNCTION_SIGNATURES: dict[str, tuple[tuple[str, ...], int, str]] = {
         for name in ("abs", "ceil", "floor", "exp", "ln", "log2", "log10", "sqrt")
     },
     "histogram_quantile": ((SCALAR, VECTOR), 0, VECTOR),
+    "quantile_over_time": ((SCALAR, MATRIX), 0, VECTOR),
+    "stddev_over_time": ((MATRIX,), 0, VECTOR),
+    "stdvar_over_time": ((MATRIX,), 0, VECTOR),
     "clamp_min": ((VECTOR, SCALAR), 0, VECTOR),
     "clamp_max": ((VECTOR, SCALAR), 0, VECTOR),
     "clamp": ((VECTOR, SCALAR, SCALAR), 0, VECTOR),
@@ -80,10 +83,7 @@ UNSUPPORTED_FUNCTIONS = frozenset(
         "label_join",
         "minute",
         "month",
-        "quantile_over_time",
         "sgn",
-        "stddev_over_time",
-        "stdvar_over_time",
         "timestamp",
         "year",
         "present_over_time",
@@ -105,8 +105,11 @@ UNSUPPORTED_FUNCTIONS = frozenset(
     }
 )
 
-AGGREGATORS = frozenset({"sum", "avg", "min", "max", "count", "topk", "bottomk"})
-UNSUPPORTED_AGGREGATORS = frozenset({"stddev", "stdvar", "quantile", "count_values", "group"})
+AGGREGATORS = frozenset(
+    {"sum", "avg", "min", "max", "count", "topk", "bottomk", "stddev", "stdvar", "quantile"}
+    | {"group"}
+)
+UNSUPPORTED_AGGREGATORS = frozenset({"count_values"})
 
 _PRECEDENCE = {
     "or": 1,
@@ -435,7 +438,7 @@ class _Parser:
                 raise self._unexpected("aggregation")
             without = self._next().value.lower() == "without"
             grouping = self._label_list()
-        wants = 2 if op in ("topk", "bottomk") else 1
+        wants = 2 if op in ("topk", "bottomk", "quantile") else 1
         if len(args) != wants:
             raise self._error(
                 "wrong number of arguments for aggregate expression provided, "

@@ -272,3 +272,39 @@ def test_sort_and_sort_desc_keep_their_order(db: TSDB) -> None:
     descending = Engine(db).instant_query("sort_desc(queue_depth)", T * 1000).value
     assert [s.value for s in descending] == [10.0, 5.0, 3.0]  # type: ignore[union-attr]
     assert all(dict(s.labels)["__name__"] == "queue_depth" for s in descending)  # type: ignore[union-attr]
+
+
+def test_stddev_stdvar_quantile_group(db: TSDB) -> None:
+    # queue_depth: 3, 5, 10 -> mean 6, population variance (9 + 1 + 16) / 3
+    assert q(db, "stdvar(queue_depth)") == pytest.approx({(): 26 / 3})
+    assert q(db, "stddev(queue_depth)") == pytest.approx({(): (26 / 3) ** 0.5})
+    assert q(db, "quantile(0.5, queue_depth)") == {(): 5.0}
+    assert q(db, "quantile(0.75, queue_depth)") == {(): 7.5}  # between 5 and 10
+    assert q(db, "quantile(2, queue_depth)") == {(): math.inf}
+    assert q(db, "quantile by (service) (0, queue_depth)") == {
+        L(service="api"): 3.0,
+        L(service="web"): 10.0,
+    }
+    assert q(db, "group by (service) (queue_depth)") == {
+        L(service="api"): 1.0,
+        L(service="web"): 1.0,
+    }
+
+
+def test_quantile_and_stddev_over_time() -> None:
+    db = TSDB()
+    for t, v in (
+        (10, 2.0),
+        (20, 4.0),
+        (30, 4.0),
+        (40, 4.0),
+        (50, 5.0),
+        (60, 5.0),
+        (70, 7.0),
+        (80, 9.0),
+    ):
+        db.add({"__name__": "g"}, t, v)
+    assert q(db, "stddev_over_time(g[70s])", 80) == {(): pytest.approx(2.0)}
+    assert q(db, "stdvar_over_time(g[70s])", 80) == {(): pytest.approx(4.0)}
+    assert q(db, "quantile_over_time(0.5, g[70s])", 80) == {(): 4.5}
+    assert q(db, "quantile_over_time(-1, g[70s])", 80) == {(): -math.inf}
