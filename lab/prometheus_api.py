@@ -22,7 +22,7 @@ import numpy as np
 
 from lab import exposition
 from lab.promql import Engine, PromQLError, RangeSeries
-from lab.promql.engine import LOOKBACK_DELTA_MS, Labels, Sample
+from lab.promql.engine import DEFAULT_SUBQUERY_STEP_MS, LOOKBACK_DELTA_MS, Labels, Sample
 from lab.promql.lexer import parse_duration
 from lab.promql.parser import parse, parse_metric_selector
 from lab.tsdb import TSDB, Matcher
@@ -172,10 +172,13 @@ class PrometheusAPI:
         tsdb: TSDB,
         now: Callable[[], float] = time.time,
         lookback_delta_ms: int = LOOKBACK_DELTA_MS,
+        evaluation_interval_ms: int = DEFAULT_SUBQUERY_STEP_MS,
     ) -> None:
+        """``evaluation_interval_ms`` plays Prometheus's global ``evaluation_interval``:
+        the step of subqueries written without one (``x[10m:]``)."""
         self.tsdb = tsdb
         self.now = now
-        self.engine = Engine(tsdb, lookback_delta_ms)
+        self.engine = Engine(tsdb, lookback_delta_ms, evaluation_interval_ms)
 
     def handle(
         self, method: str, path: str, query: dict[str, list[str]], body: bytes

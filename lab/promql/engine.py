@@ -30,6 +30,7 @@ from lab.promql.nodes import (
     NumberLiteral,
     Paren,
     StringLiteral,
+    Subquery,
     Unary,
     VectorMatching,
     VectorSelector,
@@ -40,6 +41,8 @@ from lab.tsdb import TSDB
 Labels = tuple[tuple[str, str], ...]  # sorted (name, value) pairs
 
 LOOKBACK_DELTA_MS = 5 * 60 * 1000
+# A subquery without a step uses Prometheus's default global evaluation_interval.
+DEFAULT_SUBQUERY_STEP_MS = 60 * 1000
 _LABEL_NAME_RE = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _EXPAND_BRACED_RE = re.compile(r"\$\{([a-zA-Z0-9_]+)\}")
 _EXPAND_BARE_RE = re.compile(r"\$([a-zA-Z0-9_]+)")
@@ -105,9 +108,15 @@ def drop_name(labels: Labels) -> Labels:
 class Engine:
     """Instant and range queries over one TSDB."""
 
-    def __init__(self, tsdb: TSDB, lookback_delta_ms: int = LOOKBACK_DELTA_MS) -> None:
+    def __init__(
+        self,
+        tsdb: TSDB,
+        lookback_delta_ms: int = LOOKBACK_DELTA_MS,
+        default_subquery_step_ms: int = DEFAULT_SUBQUERY_STEP_MS,
+    ) -> None:
         self.tsdb = tsdb
         self.lookback_delta_ms = lookback_delta_ms
+        self.default_subquery_step_ms = default_subquery_step_ms
 
     def instant_query(self, query: str | Node, t_ms: int) -> QueryResult:
         node = parse(query) if isinstance(query, str) else query
@@ -133,15 +142,8 @@ class Engine:
                 "must be Scalar or instant Vector"
             )
         ev = _Evaluation(self, start_ms, end_ms, step_ms)
-        rows: dict[Labels, tuple[list[int], list[float]]] = {}
         with np.errstate(all="ignore"):
-            for ts in range(start_ms, end_ms + 1, step_ms):
-                value = ev.eval(node, ts)
-                samples = [Sample((), value.value)] if isinstance(value, Scalar) else value
-                for sample in samples:  # type: ignore[union-attr]
-                    times, values = rows.setdefault(sample.labels, ([], []))
-                    times.append(ts)
-                    values.append(sample.value)
+            rows = ev.collect(node)
         return [
             RangeSeries(labels, np.asarray(times, dtype=np.int64), np.asarray(vals))
             for labels, (times, vals) in sorted(rows.items())
@@ -190,7 +192,50 @@ class _Evaluation:
         self.step_ms = step_ms
         self.steps = np.arange(start_ms, end_ms + 1, step_ms, dtype=np.int64)
         self._cache: dict[tuple[VectorSelector, int], list[_Stored]] = {}
+        self._subqueries: dict[Subquery, list[_Stored]] = {}
         self._group_keys: dict[tuple[int, Labels], Labels] = {}
+
+    def collect(self, node: Node) -> dict[Labels, tuple[list[int], list[float]]]:
+        """``node`` evaluated at every step: rows of (timestamps, values) per label set."""
+        rows: dict[Labels, tuple[list[int], list[float]]] = {}
+        for ts in self.steps.tolist():
+            value = self.eval(node, ts)
+            samples = [Sample((), value.value)] if isinstance(value, Scalar) else value
+            for sample in samples:  # type: ignore[union-attr]
+                times, values = rows.setdefault(sample.labels, ([], []))
+                times.append(ts)
+                values.append(sample.value)
+        return rows
+
+    def _subquery_series(self, node: Subquery) -> list[_Stored]:
+        """The subquery's inner expression evaluated once for the whole query span, on a
+        grid aligned to multiples of its step (as Prometheus does), cached per node."""
+        cached = self._subqueries.get(node)
+        if cached is None:
+            step = node.step or self.engine.default_subquery_step_ms
+            earliest = self.start_ms - node.offset - node.range
+            start = step * (earliest // step)
+            if start < earliest:
+                start += step
+            end = self.end_ms - node.offset
+            cached = []
+            if start <= end:
+                inner = _Evaluation(self.engine, start, end, step)
+                for labels, (times, values) in sorted(inner.collect(node.expr).items()):
+                    t_ms = np.asarray(times, dtype=np.int64)
+                    cached.append(
+                        _Stored(
+                            labels,
+                            drop_name(labels),
+                            t_ms,
+                            np.asarray(values, dtype=np.float64),
+                            times,
+                            values,
+                            {},
+                        )
+                    )
+            self._subqueries[node] = cached
+        return cached
 
     # -- data access ---------------------------------------------------------------
     def _series(self, selector: VectorSelector, window_ms: int) -> list[_Stored]:
@@ -240,16 +285,19 @@ class _Evaluation:
                 out.append(Sample(series.labels, series.v_list[hi - 1]))
         return out
 
-    def _windows(self, node: MatrixSelector, ts: int) -> list[Window]:
-        sel = node.selector
+    def _windows(self, node: MatrixSelector | Subquery, ts: int) -> list[Window]:
+        if isinstance(node, Subquery):
+            stored, offset = self._subquery_series(node), node.offset
+        else:
+            stored, offset = self._series(node.selector, node.range), node.selector.offset
         out: list[Window] = []
-        for series in self._series(sel, node.range):
-            lo, hi = self._bounds(series, sel.offset, node.range, ts)
+        for series in stored:
+            lo, hi = self._bounds(series, offset, node.range, ts)
             if hi > lo:
                 out.append((series, lo, hi))
         return out
 
-    def _matrix_selector(self, node: MatrixSelector, ts: int) -> Matrix:
+    def _matrix_selector(self, node: MatrixSelector | Subquery, ts: int) -> Matrix:
         return [
             RangeSeries(series.labels, series.t_ms[lo:hi], series.values[lo:hi])
             for series, lo, hi in self._windows(node, ts)
@@ -265,7 +313,7 @@ class _Evaluation:
             return self.eval(node.expr, ts)
         if isinstance(node, VectorSelector):
             return self._instant_selector(node, ts)
-        if isinstance(node, MatrixSelector):
+        if isinstance(node, MatrixSelector | Subquery):
             return self._matrix_selector(node, ts)
         if isinstance(node, Unary):
             return self._unary(node, ts)
@@ -460,8 +508,9 @@ class _Evaluation:
 
     def _range_function(self, node: Call, ts: int) -> Vector:
         arg = node.args[1] if node.func == "quantile_over_time" else node.args[0]
-        assert isinstance(arg, MatrixSelector)
-        end = ts - arg.selector.offset
+        assert isinstance(arg, MatrixSelector | Subquery)
+        offset = arg.offset if isinstance(arg, Subquery) else arg.selector.offset
+        end = ts - offset
         start = end - arg.range
         compute = _RANGE_FUNCTIONS.get(node.func)
         if node.func == "quantile_over_time":

@@ -54,6 +54,18 @@ class MatrixSelector:
 
 
 @dataclass(frozen=True)
+class Subquery:
+    """``expr[range:step] offset d``: ``expr`` evaluated every ``step`` (0 = the engine's
+    default), at times aligned to multiples of the step, as a range vector."""
+
+    expr: Node
+    range: int  # milliseconds
+    step: int  # milliseconds
+    offset: int = 0
+    type: str = MATRIX
+
+
+@dataclass(frozen=True)
 class Call:
     func: str
     args: tuple[Node, ...]
@@ -110,6 +122,7 @@ Node = (
     | StringLiteral
     | VectorSelector
     | MatrixSelector
+    | Subquery
     | Call
     | Aggregate
     | Binary

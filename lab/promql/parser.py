@@ -29,6 +29,7 @@ from lab.promql.nodes import (
     NumberLiteral,
     Paren,
     StringLiteral,
+    Subquery,
     Unary,
     VectorMatching,
     VectorSelector,
@@ -295,7 +296,22 @@ class _Parser:
                 start = self._next()
                 duration = self._expect("DURATION", context="range selector")
                 if self._is("OP", ":"):
-                    raise self._error("subqueries are not supported by the lab", start)
+                    self._next()
+                    step = 0
+                    if self._is("DURATION"):
+                        step = self._duration(self._next())
+                    self._expect("OP", "]", context="subquery selector")
+                    if node.type != VECTOR:
+                        raise self._error(
+                            "subquery is only allowed on instant vector, got "
+                            f"{TYPE_NAMES[node.type]} instead",
+                            node_start,
+                        )
+                    rng = self._duration(duration)
+                    if rng == 0:
+                        raise self._error("duration must be greater than 0", duration)
+                    node = Subquery(node, rng, step)
+                    continue
                 self._expect("OP", "]", context="range selector")
                 if not isinstance(node, VectorSelector):
                     raise self._error("ranges only allowed for vector selectors", start)
@@ -314,6 +330,10 @@ class _Parser:
                 elif isinstance(node, MatrixSelector):
                     inner = _with_offset(node.selector, offset, node_start, self)
                     node = MatrixSelector(inner, node.range)
+                elif isinstance(node, Subquery):
+                    if node.offset:
+                        raise self._error("offset may not be set multiple times", node_start)
+                    node = replace(node, offset=offset)
                 else:
                     raise self._error(
                         "offset modifier must be preceded by an instant vector selector or "

@@ -17,6 +17,7 @@ from lab.promql.nodes import (
     NumberLiteral,
     Paren,
     StringLiteral,
+    Subquery,
     Unary,
     VectorMatching,
     VectorSelector,
@@ -85,6 +86,16 @@ def test_offset_on_instant_and_range_selectors() -> None:
     node = parse("x[1m] offset 1h")
     assert isinstance(node, MatrixSelector)
     assert node.range == 60_000 and node.selector.offset == 3_600_000
+
+
+def test_subqueries() -> None:
+    inner = parse("rate(x[1m])")
+    assert parse("max_over_time(rate(x[1m])[10m:30s])") == Call(
+        "max_over_time", (Subquery(inner, 600_000, 30_000),)
+    )
+    assert parse("x[5m:]") == Subquery(parse("x"), 300_000, 0)
+    node = parse("x[5m:1m] offset 2m")
+    assert isinstance(node, Subquery) and node.offset == 120_000 and node.type == "matrix"
 
 
 def test_numbers() -> None:
@@ -196,7 +207,8 @@ def test_types_are_inferred() -> None:
         ("a and on(x) group_left b", 'no grouping allowed for "and" operation'),
         ("a + on(x) group_left(x) b", 'label "x" must not occur in ON and GROUP clause at once'),
         ("(x)[5m]", "ranges only allowed for vector selectors"),
-        ("x[5m:1m]", "subqueries are not supported"),
+        ("(1)[5m:1m]", "subquery is only allowed on instant vector, got scalar"),
+        ("x[5m:1m] offset 1m offset 1m", "offset may not be set multiple times"),
         ("x @ 1000", "the @ modifier is not supported"),
         ("abs(x) offset 5m", "offset modifier must be preceded by an instant vector selector"),
         ("x offset 1m offset 2m", "offset may not be set multiple times"),
