@@ -277,12 +277,17 @@ class _Evaluation:
         return bounds[0][i], bounds[1][i]
 
     def _instant_selector(self, node: VectorSelector, ts: int) -> Vector:
+        return [Sample(labels, value) for labels, _t, value in self._newest(node, ts)]
+
+    def _newest(self, node: VectorSelector, ts: int) -> list[tuple[Labels, int, float]]:
+        """(labels, sample time, value) of each series' newest sample at most the lookback
+        delta old."""
         lookback = self.engine.lookback_delta_ms
-        out: Vector = []
+        out = []
         for series in self._series(node, lookback):
             lo, hi = self._bounds(series, node.offset, lookback, ts)
-            if hi > lo:  # the newest sample at most the lookback delta old
-                out.append(Sample(series.labels, series.v_list[hi - 1]))
+            if hi > lo:
+                out.append((series.labels, series.t_list[hi - 1], series.v_list[hi - 1]))
         return out
 
     def _windows(self, node: MatrixSelector | Subquery, ts: int) -> list[Window]:
@@ -481,6 +486,13 @@ class _Evaluation:
             return Scalar(ts / 1000)
         if name == "vector":
             return [Sample((), self._scalar(node.args[0], ts))]
+        if name == "timestamp":
+            # A selector argument gives its samples' own times; anything else the
+            # evaluation time.
+            arg = _unparen(node.args[0])
+            if isinstance(arg, VectorSelector):
+                return [Sample(drop_name(lab), t / 1000) for lab, t, _v in self._newest(arg, ts)]
+            return [Sample(drop_name(s.labels), ts / 1000) for s in self._vector(arg, ts)]
         if name == "absent":
             if self._vector(node.args[0], ts):
                 return []

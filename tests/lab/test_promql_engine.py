@@ -308,3 +308,9 @@ def test_quantile_and_stddev_over_time() -> None:
     assert q(db, "stdvar_over_time(g[70s])", 80) == {(): pytest.approx(4.0)}
     assert q(db, "quantile_over_time(0.5, g[70s])", 80) == {(): 4.5}
     assert q(db, "quantile_over_time(-1, g[70s])", 80) == {(): -math.inf}
+
+
+def test_timestamp_gives_sample_times_for_selectors(db: TSDB) -> None:
+    assert set(q(db, "timestamp(queue_depth)").values()) == {float(T - 30)}
+    assert set(q(db, "timestamp(queue_depth * 1)").values()) == {float(T)}  # eval time
+    assert all("__name__" not in dict(k) for k in q(db, "timestamp(queue_depth)"))
