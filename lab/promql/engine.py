@@ -185,11 +185,20 @@ Window = tuple[_Stored, int, int]  # a series and the [lo, hi) slice inside a ra
 class _Evaluation:
     """State of one query: the step grid and the per-selector data cache."""
 
-    def __init__(self, engine: Engine, start_ms: int, end_ms: int, step_ms: int) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        start_ms: int,
+        end_ms: int,
+        step_ms: int,
+        query_span: tuple[int, int] | None = None,
+    ) -> None:
         self.engine = engine
         self.start_ms = start_ms
         self.end_ms = end_ms
         self.step_ms = step_ms
+        # what ``@ start()`` / ``@ end()`` mean: the outermost query's span
+        self.query_span = query_span or (start_ms, end_ms)
         self.steps = np.arange(start_ms, end_ms + 1, step_ms, dtype=np.int64)
         self._cache: dict[tuple[VectorSelector, int], list[_Stored]] = {}
         self._subqueries: dict[Subquery, list[_Stored]] = {}
@@ -213,14 +222,16 @@ class _Evaluation:
         cached = self._subqueries.get(node)
         if cached is None:
             step = node.step or self.engine.default_subquery_step_ms
-            earliest = self.start_ms - node.offset - node.range
+            at = self._at(node.at)
+            first, last = (self.start_ms, self.end_ms) if at is None else (at, at)
+            earliest = first - node.offset - node.range
             start = step * (earliest // step)
             if start < earliest:
                 start += step
-            end = self.end_ms - node.offset
+            end = last - node.offset
             cached = []
             if start <= end:
-                inner = _Evaluation(self.engine, start, end, step)
+                inner = _Evaluation(self.engine, start, end, step, self.query_span)
                 for labels, (times, values) in sorted(inner.collect(node.expr).items()):
                     t_ms = np.asarray(times, dtype=np.int64)
                     cached.append(
@@ -238,12 +249,21 @@ class _Evaluation:
         return cached
 
     # -- data access ---------------------------------------------------------------
+    def _at(self, at: int | str | None) -> int | None:
+        if at == "start":
+            return self.query_span[0]
+        if at == "end":
+            return self.query_span[1]
+        return at  # type: ignore[return-value]
+
     def _series(self, selector: VectorSelector, window_ms: int) -> list[_Stored]:
         key = (selector, window_ms)
         cached = self._cache.get(key)
         if cached is None:
-            lo = self.start_ms - selector.offset - window_ms
-            hi = self.end_ms - selector.offset
+            at = self._at(selector.at)
+            first, last = (self.start_ms, self.end_ms) if at is None else (at, at)
+            lo = first - selector.offset - window_ms
+            hi = last - selector.offset
             found = self.engine.tsdb.select(selector.matchers, (lo - 1) / 1000, (hi + 1) / 1000)
             cached = []
             for s in found:
@@ -264,8 +284,15 @@ class _Evaluation:
             self._cache[key] = cached
         return cached
 
-    def _bounds(self, series: _Stored, offset: int, window_ms: int, ts: int) -> tuple[int, int]:
-        """[lo, hi) indices of the samples in ``[ts - offset - window, ts - offset]``."""
+    def _bounds(
+        self, series: _Stored, offset: int, window_ms: int, ts: int, at: int | None = None
+    ) -> tuple[int, int]:
+        """[lo, hi) indices of the samples in ``[ts - offset - window, ts - offset]``
+        (``at`` instead of ``ts`` when the ``@`` modifier pins the time)."""
+        if at is not None:
+            end = at - offset
+            lo_at = int(np.searchsorted(series.t_ms, end - window_ms, side="left"))
+            return lo_at, int(np.searchsorted(series.t_ms, end, side="right"))
         key = (offset, window_ms)
         bounds = series.bounds.get(key)
         if bounds is None:
@@ -284,20 +311,22 @@ class _Evaluation:
         delta old."""
         lookback = self.engine.lookback_delta_ms
         out = []
+        at = self._at(node.at)
         for series in self._series(node, lookback):
-            lo, hi = self._bounds(series, node.offset, lookback, ts)
+            lo, hi = self._bounds(series, node.offset, lookback, ts, at)
             if hi > lo:
                 out.append((series.labels, series.t_list[hi - 1], series.v_list[hi - 1]))
         return out
 
     def _windows(self, node: MatrixSelector | Subquery, ts: int) -> list[Window]:
         if isinstance(node, Subquery):
-            stored, offset = self._subquery_series(node), node.offset
+            stored, offset, at = self._subquery_series(node), node.offset, self._at(node.at)
         else:
-            stored, offset = self._series(node.selector, node.range), node.selector.offset
+            sel = node.selector
+            stored, offset, at = self._series(sel, node.range), sel.offset, self._at(sel.at)
         out: list[Window] = []
         for series in stored:
-            lo, hi = self._bounds(series, offset, node.range, ts)
+            lo, hi = self._bounds(series, offset, node.range, ts, at)
             if hi > lo:
                 out.append((series, lo, hi))
         return out
@@ -521,8 +550,9 @@ class _Evaluation:
     def _range_function(self, node: Call, ts: int) -> Vector:
         arg = node.args[1] if node.func == "quantile_over_time" else node.args[0]
         assert isinstance(arg, MatrixSelector | Subquery)
-        offset = arg.offset if isinstance(arg, Subquery) else arg.selector.offset
-        end = ts - offset
+        pinned = arg if isinstance(arg, Subquery) else arg.selector
+        at = self._at(pinned.at)
+        end = (ts if at is None else at) - pinned.offset
         start = end - arg.range
         compute = _RANGE_FUNCTIONS.get(node.func)
         if node.func == "quantile_over_time":

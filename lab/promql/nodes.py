@@ -43,6 +43,7 @@ class VectorSelector:
     name: str | None
     matchers: tuple[Matcher, ...]
     offset: int = 0  # milliseconds
+    at: int | str | None = None  # ``@``: milliseconds, "start" or "end" (of the query)
     type: str = VECTOR
 
 
@@ -62,6 +63,7 @@ class Subquery:
     range: int  # milliseconds
     step: int  # milliseconds
     offset: int = 0
+    at: int | str | None = None
     type: str = MATRIX
 
 

@@ -8,6 +8,7 @@ instead of being evaluated wrongly.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import replace
 
@@ -341,9 +342,44 @@ class _Parser:
                         node_start,
                     )
             elif self._is("OP", "@"):
-                raise self._error("the @ modifier is not supported by the lab")
+                self._next()
+                at = self._at_value()
+                target = node.selector if isinstance(node, MatrixSelector) else node
+                if not isinstance(target, VectorSelector | Subquery):
+                    raise self._error(
+                        "@ modifier must be preceded by an instant vector selector or range "
+                        "vector selector or a subquery",
+                        node_start,
+                    )
+                if target.at is not None:
+                    raise self._error("@ <timestamp> may not be set multiple times", node_start)
+                target = replace(target, at=at)
+                node = (
+                    MatrixSelector(target, node.range)
+                    if isinstance(node, MatrixSelector)
+                    else target
+                )
             else:
                 return node
+
+    def _at_value(self) -> int | str:
+        """``@ <unix seconds>``, ``@ start()`` or ``@ end()``."""
+        sign = 1.0
+        if self._is("OP", "-") or self._is("OP", "+"):
+            sign = -1.0 if self._next().value == "-" else 1.0
+        tok = self.tok
+        if tok.kind == "NUMBER":
+            self._next()
+            seconds = sign * tok.number
+            if not math.isfinite(seconds) or abs(seconds) > 9.2e15:
+                raise self._error("timestamp out of bounds for @ modifier", tok)
+            return round(seconds * 1000)
+        if tok.kind == "IDENT" and tok.value in ("start", "end") and sign > 0:
+            self._next()
+            self._expect("OP", "(", context="@ modifier")
+            self._expect("OP", ")", context="@ modifier")
+            return tok.value
+        raise self._unexpected("@, expected timestamp")
 
     def _duration(self, tok: Token) -> int:
         try:

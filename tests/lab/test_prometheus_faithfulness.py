@@ -164,6 +164,8 @@ INVALID = [
     'label_replace(rate(http_requests_total[10s]), "pod", "", "pod", ".*")',
     'label_replace(queue_depth, "1bad", "x", "pod", ".*")',
     "(1)[5m:1m]",
+    "sum(queue_depth) @ 5",
+    "queue_depth @ 1 @ 2",
     "queue_depth[5m:1m] offset 1m offset 1m",
 ]
 
@@ -354,10 +356,18 @@ def test_lab_api_agrees_with_real_prometheus(lab: Lab, scraped: str) -> None:
     live_api = PrometheusAPI(lab.tsdb, evaluation_interval_ms=1000)
     replay_api = PrometheusAPI(_load_replay(scraped), evaluation_interval_ms=1000)
 
+    pinned = (latest - 3_000) / 1000  # an @ time with data on both sides
+    at_queries = [
+        f"queue_depth @ {pinned}",
+        f"rate(http_requests_total[5s] @ {pinned})",
+        f"max_over_time(queue_depth[6s:2s] @ {pinned} offset 1s)",
+        "queue_depth @ end() - queue_depth @ start()",
+        f"timestamp(queue_depth @ {pinned})",
+    ]
     live_worst = replay_worst = 0.0
     live_worst_query = ""
     for t_ms in (latest, around_reset):
-        for query in QUERIES + REPLAY_ONLY:
+        for query in QUERIES + REPLAY_ONLY + at_queries:
             real = _query(scraped, query, t_ms)
             replay = _compare(query, real, _lab_query(replay_api, query, t_ms), REPLAY_RELATIVE)
             replay_worst = max(replay_worst, replay)

@@ -314,3 +314,17 @@ def test_timestamp_gives_sample_times_for_selectors(db: TSDB) -> None:
     assert set(q(db, "timestamp(queue_depth)").values()) == {float(T - 30)}
     assert set(q(db, "timestamp(queue_depth * 1)").values()) == {float(T)}  # eval time
     assert all("__name__" not in dict(k) for k in q(db, "timestamp(queue_depth)"))
+
+
+def test_at_modifier_pins_the_evaluation_time(db: TSDB) -> None:
+    pinned = q(db, f'http_requests_total{{pod="api-0",code="200"}} @ {T - 60}', T + 1000)
+    assert list(pinned.values()) == [5400.0]
+    rate = q(db, f'rate(http_requests_total{{pod="web-0",code="500"}}[1m] @ {T - 60})', T + 1)
+    assert list(rate.values()) == pytest.approx([2.0])
+    rows = Engine(db).range_query(
+        'queue_depth{pod="web-0"} @ end() - queue_depth{pod="web-0"} @ start()',
+        (T - 20) * 1000,
+        T * 1000,
+        10_000,
+    )
+    assert rows[0].values.tolist() == [0.0, 0.0, 0.0]

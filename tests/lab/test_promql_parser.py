@@ -98,6 +98,15 @@ def test_subqueries() -> None:
     assert isinstance(node, Subquery) and node.offset == 120_000 and node.type == "matrix"
 
 
+def test_at_modifier() -> None:
+    assert parse("x @ 100.5").at == 100_500  # type: ignore[union-attr]
+    node = parse("rate(x[5m] @ end() offset 1m)")
+    assert isinstance(node, Call)
+    arg = node.args[0]
+    assert isinstance(arg, MatrixSelector) and arg.selector.at == "end"
+    assert parse("x[5m:1m] @ start()").at == "start"  # type: ignore[union-attr]
+
+
 def test_numbers() -> None:
     assert parse("1.5") == NumberLiteral(1.5)
     assert parse("0x1F") == NumberLiteral(31.0)
@@ -209,7 +218,9 @@ def test_types_are_inferred() -> None:
         ("(x)[5m]", "ranges only allowed for vector selectors"),
         ("(1)[5m:1m]", "subquery is only allowed on instant vector, got scalar"),
         ("x[5m:1m] offset 1m offset 1m", "offset may not be set multiple times"),
-        ("x @ 1000", "the @ modifier is not supported"),
+        ("sum(x) @ 1000", "@ modifier must be preceded by an instant vector selector"),
+        ("x @ 1 @ 2", "@ <timestamp> may not be set multiple times"),
+        ("x @ Inf", "timestamp out of bounds for @ modifier"),
         ("abs(x) offset 5m", "offset modifier must be preceded by an instant vector selector"),
         ("x offset 1m offset 2m", "offset may not be set multiple times"),
         ("x[0s]", "duration must be greater than 0"),
