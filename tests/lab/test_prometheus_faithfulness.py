@@ -479,22 +479,27 @@ def test_range_query_agrees_with_real_prometheus(lab: Lab, scraped: str) -> None
     # Every step's 10 s window must lie after the first tick: where a series starts inside
     # a window, extrapolation depends on the sample timestamps, which differ by design.
     assert start_ms - 10_000 > lab.metrics.tick_times[0] * 1000
-    query = "sum by (service) (rate(http_requests_total[10s]))"
-    params = {"query": query, "start": start_ms / 1000, "end": end_ms / 1000, "step": "2"}
-    real = HTTP.get(f"{scraped}/api/v1/query_range", params=params).json()["data"]
-    form = {k: [str(v)] for k, v in params.items()}
-    for api in (
-        PrometheusAPI(_load_replay(scraped), evaluation_interval_ms=1000),
-        PrometheusAPI(lab.tsdb, evaluation_interval_ms=1000),
-    ):
-        status, _h, raw = api.handle("GET", "/api/v1/query_range", form, b"")
-        assert status == 200
-        ours = json.loads(raw)["data"]
-        assert ours["resultType"] == real["resultType"] == "matrix"
-        real_rows = {tuple(sorted(r["metric"].items())): r["values"] for r in real["result"]}
-        our_rows = {tuple(sorted(r["metric"].items())): r["values"] for r in ours["result"]}
-        assert set(real_rows) == set(our_rows) and real_rows
-        for labels, values in real_rows.items():
-            assert [t for t, _v in values] == [t for t, _v in our_rows[labels]]
-            for (_t, expected), (_t2, actual) in zip(values, our_rows[labels], strict=True):
-                assert _deviation(float(expected), float(actual)) <= LIVE_RELATIVE
+    replay_api = PrometheusAPI(_load_replay(scraped), evaluation_interval_ms=1000)
+    live_api = PrometheusAPI(lab.tsdb, evaluation_interval_ms=1000)
+    queries = [
+        "sum by (service) (rate(http_requests_total[10s]))",
+        "max_over_time(queue_depth[6s:2s])",
+        'queue_depth{pod="cart-0"} @ end() - queue_depth{pod="cart-0"}',
+        "histogram_quantile(0.9, sum by (le) (rate(http_request_duration_seconds_bucket[10s])))",
+    ]
+    for query in queries:
+        params = {"query": query, "start": start_ms / 1000, "end": end_ms / 1000, "step": "2"}
+        real = HTTP.get(f"{scraped}/api/v1/query_range", params=params).json()["data"]
+        form = {k: [str(v)] for k, v in params.items()}
+        for api, tolerance in ((replay_api, REPLAY_RELATIVE), (live_api, LIVE_RELATIVE)):
+            status, _h, raw = api.handle("GET", "/api/v1/query_range", form, b"")
+            assert status == 200
+            ours = json.loads(raw)["data"]
+            assert ours["resultType"] == real["resultType"] == "matrix"
+            real_rows = {tuple(sorted(r["metric"].items())): r["values"] for r in real["result"]}
+            our_rows = {tuple(sorted(r["metric"].items())): r["values"] for r in ours["result"]}
+            assert set(real_rows) == set(our_rows) and real_rows, query
+            for labels, values in real_rows.items():
+                assert [t for t, _v in values] == [t for t, _v in our_rows[labels]], query
+                for (_t, expected), (_t2, got) in zip(values, our_rows[labels], strict=True):
+                    assert _deviation(float(expected), float(got)) <= tolerance, query
