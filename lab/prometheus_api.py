@@ -206,6 +206,10 @@ class PrometheusAPI:
             return _success(handler(params, arg) if arg is not None else handler(params))
         except APIError as err:
             return _error(err)
+        except RecursionError:
+            return _error(APIError("bad_data", "query is nested too deeply"))
+        except Exception as exc:  # a server answers, even about its own bugs
+            return _error(APIError("internal", f"{type(exc).__name__}: {exc}"))
 
     def _route(self, path: str) -> tuple[Callable[..., str], tuple[str, ...], str | None] | None:
         both = ("GET", "POST")

@@ -289,6 +289,21 @@ def test_metadata_infers_types_from_names(api: PrometheusAPI, db: TSDB) -> None:
     assert len(body["data"]) == 1
 
 
+def test_unexpected_failures_are_answered_not_raised(api: PrometheusAPI) -> None:
+    status, body = call(api, "/api/v1/query", query="(" * 5000 + "1" + ")" * 5000)
+    assert (status, body["errorType"]) == (400, "bad_data")
+
+    def broken(*_args: object) -> None:
+        raise OSError("disk gone")
+
+    api.engine.instant_query = broken  # type: ignore[method-assign]
+    status, body = call(api, "/api/v1/query", query="up")
+    assert (status, body) == (
+        500,
+        {"status": "error", "errorType": "internal", "error": "OSError: disk gone"},
+    )
+
+
 def test_unknown_paths_and_methods(api: PrometheusAPI) -> None:
     assert api.handle("GET", "/api/v1/nope", {}, b"")[0] == 404
     assert api.handle("DELETE", "/api/v1/query", {}, b"")[0] == 405
