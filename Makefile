@@ -1,5 +1,5 @@
 # The two commands: `make run` (the product + demo, nothing to start first) and `make test`.
-.PHONY: run test lint format bench bench-ingest
+.PHONY: run test lint format bench bench-ingest bench-correlation
 
 run:
 	scripts/bootstrap.sh run
@@ -16,8 +16,15 @@ format:
 	.venv/bin/ruff check --fix .
 	.venv/bin/ruff format .
 
-bench: bench-ingest
+bench: bench-ingest bench-correlation
 
 bench-ingest:
 	scripts/bootstrap.sh bench
 	scripts/bench.sh ingest
+
+# Correlation quality and speed on lab alert storms, ours beside two baselines, plus the
+# webhook-to-incident latency on a throwaway PostgreSQL (bench-results/correlation.md).
+bench-correlation:
+	scripts/bootstrap.sh
+	bash -c 'source scripts/services.sh && trap services_stop EXIT && services_start && \
+	  .venv/bin/python -m benchmarks.bench_correlation'

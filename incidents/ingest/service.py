@@ -126,7 +126,7 @@ def ingest(integration: Integration, alerts_in: list[AlertIn], now: datetime) ->
         touched = _apply_decisions(
             integration, decisions, by_fp, candidates, slug_of, now, result, real_id
         )
-        correlating.write_back(pool, real_id)
+        correlating.write_back(pool, real_id, touched)
         resolved_events = []
         for row in rows:
             if row.fingerprint in changed_status and row.status == Alert.Status.RESOLVED:
