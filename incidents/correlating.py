@@ -187,10 +187,15 @@ def candidates(
         for inc in incidents
     }
     members = Alert.objects.filter(incident_id__in=list(facts)).values_list(
-        "incident_id", "fingerprint", "group_key", "name", "service__slug"
+        "incident_id", "fingerprint", "group_key", "name", "service__slug", "annotations__summary"
     )
-    for incident_id, fingerprint, group_key, name, slug in members.iterator(chunk_size=5000):
-        _add(facts[incident_id], fingerprint, group_key, name, slug)
+    for incident_id, fingerprint, group_key, name, slug, summary in members.iterator(
+        chunk_size=5000
+    ):
+        fact = facts[incident_id]
+        _add(fact, fingerprint, group_key, name, slug)
+        if isinstance(summary, str) and summary and len(fact.summaries) < 20:
+            fact.summaries.add(summary)
     pending = Alert.objects.filter(
         integration=integration,
         incident__isnull=True,
@@ -226,6 +231,7 @@ def _add(fact: IncidentFacts, fingerprint: str, group_key: str, name: str, slug:
     fact.alert_count += 1
     if slug:
         fact.services.add(slug)
+        fact.checks.add(f"{name}@{slug}")
         if kind != "other":
             fact.service_alerts[slug] = fact.service_alerts.get(slug, 0) + 1
         if kind == "cause":
