@@ -15,7 +15,7 @@ from incidents.ingest.service import incident_summary
 from incidents.lifecycle import STAMPS, IncidentStatus, next_status
 from incidents.live import publish_on_commit
 from incidents.models import Alert, Incident, TimelineEvent
-from incidents.timeline import add_events, incident_audiences
+from incidents.timeline import add_events
 from reliability import audit
 
 
@@ -24,12 +24,8 @@ def _locked(incident: Incident) -> Incident:
 
 
 def _announce(incident: Incident) -> None:
-    groups = incident_audiences([incident.pk]).get(incident.pk, [])
-    publish_on_commit(
-        {"type": "incident.updated", "incident": incident_summary(incident), "changed": True},
-        incident_id=incident.pk,
-        groups=groups,
-    )
+    event = {"type": "incident.updated", "incident": incident_summary(incident), "changed": True}
+    publish_on_commit([(event, incident.pk)])
 
 
 def transition(incident: Incident, action: str, actor: Any, note: str = "") -> Incident:

@@ -5,7 +5,10 @@ class IncidentsConfig(AppConfig):
     name = "incidents"
 
     def ready(self) -> None:
-        from incidents import signals  # noqa: F401  (guardian permissions on owned objects)
+        from incidents import (  # noqa: F401  (connect signals, register Celery tasks)
+            signals,
+            tasks,
+        )
         from incidents.models import Integration, Service
         from incidents.visibility import incidents_for
         from reliability import audit

@@ -52,7 +52,8 @@ def expire_alerts(now: datetime) -> HousekeepingReport:
         report.expired_alerts = len(rows)
         for integration in Integration.objects.filter(pk__in=list(by_integration)):
             result = IngestResult()
-            refresh_incidents(integration, by_integration[integration.pk], now, result)
+            batch = [a for a in rows if a.integration_id == integration.pk]
+            refresh_incidents(integration, by_integration[integration.pk], batch, now, result)
             report.resolved_incidents += result.incidents_resolved
     return report
 

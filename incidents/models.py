@@ -256,7 +256,10 @@ class Alert(models.Model):
                 fields=["integration", "fingerprint"], name="one_alert_per_fingerprint"
             )
         ]
-        indexes = [models.Index(fields=["incident", "status"])]
+        indexes = [
+            models.Index(fields=["incident", "status"]),
+            models.Index(fields=["group_key", "incident"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} [{self.status}] {self.fingerprint[:12]}"

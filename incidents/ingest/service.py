@@ -22,10 +22,10 @@ from incidents.correlation import Decision, IncidentFacts
 from incidents.correlation.types import Action
 from incidents.ingest.parsers import AlertIn, group_key_for
 from incidents.lifecycle import SEVERITY_RANK, IncidentStatus, severity_from_labels
-from incidents.live import audience, publish_on_commit
+from incidents.live import publish_on_commit
 from incidents.models import Alert, Incident, Integration, Service, TimelineEvent
 from incidents.numbering import reserve_numbers
-from incidents.timeline import add_events
+from incidents.timeline import add_events, condense
 from reliability import audit
 
 REOPEN_GRACE = timedelta(minutes=10)
@@ -110,7 +110,7 @@ def ingest(integration: Integration, alerts_in: list[AlertIn], now: datetime) ->
                 integration=integration, fingerprint__in=list(latest)
             )
         }
-        rows, created, changed_status = _upsert_rows(
+        rows, created, changed_status = _prepare_rows(
             integration, latest, existing, keys, services, now
         )
         result.created, result.updated = len(created), len(rows) - len(created)
@@ -123,27 +123,33 @@ def ingest(integration: Integration, alerts_in: list[AlertIn], now: datetime) ->
         decisions, pool = correlator.run_batch(facts, candidates.values(), now)
         by_fp = {row.fingerprint: row for row in rows}
         real_id: dict[Any, int] = {}
-        touched = _apply_decisions(
+        touched, events = _apply_decisions(
             integration, decisions, by_fp, candidates, slug_of, now, result, real_id
         )
         correlating.write_back(pool, real_id, touched)
-        resolved_events = []
+        _save_rows(rows)
         for row in rows:
             if row.fingerprint in changed_status and row.status == Alert.Status.RESOLVED:
                 result.resolved += 1
                 if row.incident_id:
                     touched.add(row.incident_id)
-                    resolved_events.append(
-                        TimelineEvent(
-                            incident_id=row.incident_id,
-                            kind=TimelineEvent.Kind.ALERT_RESOLVED,
-                            message=f"alert {row.name} resolved",
-                            data={"fingerprint": row.fingerprint, "alert_id": row.pk},
-                            created_at=now,
+                    events.append(
+                        (
+                            TimelineEvent(
+                                incident_id=row.incident_id,
+                                kind=TimelineEvent.Kind.ALERT_RESOLVED,
+                                message=f"alert {row.name} resolved",
+                                data={"fingerprint": row.fingerprint, "name": row.name},
+                                created_at=now,
+                            ),
+                            row,
                         )
                     )
-        add_events(resolved_events)
-        refresh_incidents(integration, touched, now, result)
+        for event, row in events:
+            if row is not None:
+                event.data["alert_id"] = row.pk  # known once the rows are saved
+        add_events(condense([event for event, _row in events]))
+        refresh_incidents(integration, touched, rows, now, result)
         audit.record(
             "alerts.ingested",
             integration,
@@ -152,11 +158,11 @@ def ingest(integration: Integration, alerts_in: list[AlertIn], now: datetime) ->
     return result
 
 
-def _upsert_rows(integration, latest, existing, keys, services, now):
+def _prepare_rows(integration, latest, existing, keys, services, now):
+    """The alert rows as they will be saved (new ones unsaved), and which changed status."""
     rows: list[Alert] = []
     created: list[Alert] = []
     changed_status: set[str] = set()
-    updated: list[Alert] = []
     for fp, item in latest.items():
         service_id = match_service(item.labels, services)
         row = existing.get(fp)
@@ -164,52 +170,48 @@ def _upsert_rows(integration, latest, existing, keys, services, now):
             row = Alert(
                 integration=integration,
                 fingerprint=fp,
-                name=item.name,
-                status=item.status,
-                labels=item.labels,
-                annotations=item.annotations,
-                starts_at=item.starts_at,
-                ends_at=item.ends_at,
-                generator_url=item.generator_url,
-                group_key=keys[fp],
-                service_id=service_id,
-                raw=item.raw,
                 received_at=now,
-                last_received_at=now,
+                receive_count=0,
             )
             created.append(row)
-        else:
-            if row.status != item.status:
-                changed_status.add(fp)
-            row.name, row.status = item.name, item.status
-            row.labels, row.annotations = item.labels, item.annotations
-            row.starts_at, row.ends_at = item.starts_at, item.ends_at
-            row.generator_url, row.group_key = item.generator_url, keys[fp]
-            row.service_id, row.raw = service_id, item.raw
-            row.last_received_at = now
-            row.receive_count += 1
-            updated.append(row)
+        elif row.status != item.status:
+            changed_status.add(fp)
+        row.name, row.status = item.name, item.status
+        row.labels, row.annotations = item.labels, item.annotations
+        row.starts_at, row.ends_at = item.starts_at, item.ends_at
+        row.generator_url, row.group_key = item.generator_url, keys[fp]
+        row.service_id, row.raw = service_id, item.raw
+        row.last_received_at = now
+        row.receive_count += 1
         rows.append(row)
-    Alert.objects.bulk_create(created)
-    if updated:
-        Alert.objects.bulk_update(
-            updated,
-            [
-                "name",
-                "status",
-                "labels",
-                "annotations",
-                "starts_at",
-                "ends_at",
-                "generator_url",
-                "group_key",
-                "service",
-                "raw",
-                "last_received_at",
-                "receive_count",
-            ],
-        )
     return rows, created, changed_status
+
+
+_UPSERT_FIELDS = [
+    "name",
+    "status",
+    "labels",
+    "annotations",
+    "starts_at",
+    "ends_at",
+    "generator_url",
+    "group_key",
+    "service",
+    "incident",
+    "raw",
+    "last_received_at",
+    "receive_count",
+]
+
+
+def _save_rows(rows: list[Alert]) -> None:
+    """One INSERT ... ON CONFLICT DO UPDATE for new and known alerts alike (rows are locked)."""
+    Alert.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["integration", "fingerprint"],
+        update_fields=_UPSERT_FIELDS,
+    )
 
 
 def _candidate_incidents(group_keys, fingerprints, integration, now) -> dict[int, IncidentFacts]:
@@ -239,18 +241,23 @@ def _candidate_incidents(group_keys, fingerprints, integration, now) -> dict[int
     }
     if not facts:
         return facts
-    members = Alert.objects.filter(incident_id__in=list(facts)).filter(
-        Q(group_key__in=group_keys) | Q(fingerprint__in=fingerprints, integration=integration)
-    )
-    for incident_id, fp, key, name, service in members.values_list(
-        "incident_id", "fingerprint", "group_key", "name", "service__slug"
-    ):
+    ids = list(facts)
+    same_alerts = Alert.objects.filter(
+        incident_id__in=ids, integration=integration, fingerprint__in=fingerprints
+    ).values_list("incident_id", "fingerprint", "name", "service__slug")
+    for incident_id, fp, name, service in same_alerts:
         fact = facts[incident_id]
         fact.fingerprints.add(fp)
-        fact.group_keys.add(key)
         fact.alert_names.add(name)
         if service:
             fact.services.add(service)
+    same_groups = (
+        Alert.objects.filter(incident_id__in=ids, group_key__in=group_keys)
+        .values_list("incident_id", "group_key")
+        .distinct()
+    )
+    for incident_id, key in same_groups:
+        facts[incident_id].group_keys.add(key)
     return facts
 
 
@@ -263,11 +270,17 @@ def _apply_decisions(
     now: datetime,
     result: IngestResult,
     real_id: dict[Any, int],
-) -> set[int]:
+) -> tuple[set[int], list[tuple[TimelineEvent, Alert | None]]]:
+    """Open incidents and point the alerts at theirs (in memory: rows are saved after).
+
+    Returns the touched incident ids and the timeline entries to write, each with the alert
+    it is about so the alert's id can be filled in once saved. Held alerts (waiting for a
+    rule's minimum count) keep no incident; their new group key is saved with the rows.
+    """
     opened = [d for d in decisions if d.action is Action.OPEN]
     numbers = iter(reserve_numbers(len(opened)))
     new_numbers: dict[int, int] = {}
-    events: list[TimelineEvent] = []
+    events: list[tuple[TimelineEvent, Alert | None]] = []
     for decision in opened:
         alert = by_fp[decision.alert_id]
         incident = Incident.objects.create(
@@ -283,42 +296,47 @@ def _apply_decisions(
         new_numbers[incident.pk] = incident.number
         result.incidents_opened.append(incident.number)
         events.append(
-            TimelineEvent(
-                incident=incident,
-                kind=TimelineEvent.Kind.CREATED,
-                message=f"{incident.reference} opened by alert {alert.name}: {decision.reason}",
-                data={"strategy": decision.strategy, "fingerprint": alert.fingerprint},
-                created_at=now,
+            (
+                TimelineEvent(
+                    incident=incident,
+                    kind=TimelineEvent.Kind.CREATED,
+                    message=f"{incident.reference} opened by alert {alert.name}: {decision.reason}",
+                    data={"strategy": decision.strategy, "fingerprint": alert.fingerprint},
+                    created_at=now,
+                ),
+                alert,
             )
         )
         audit.record("incident.created", incident, changes={"group_key": incident.group_key})
 
     touched: set[int] = set()
-    to_update: list[Alert] = []
     reopened: set[int] = set()
     known = [pk for pk in candidates if isinstance(pk, int)]  # not rules' waiting groups
     references = dict(Incident.objects.filter(pk__in=known).values_list("pk", "number"))
     references.update({pk: number for pk, number in new_numbers.items()})
-    held = []
+    merged_into: dict[int, int] = {}
     for decision in decisions:
         if decision.action is Action.IGNORE:
             continue
         alert = by_fp[decision.alert_id]
         if decision.action is Action.HOLD:  # waits, unattached, as a candidate of its rule
-            if alert.group_key != decision.group_key[:500]:
-                alert.group_key = decision.group_key[:500]
-                held.append(alert)
+            alert.group_key = decision.group_key[:500]
             continue
         incident_id = real_id.get(decision.incident_id, decision.incident_id)
         touched.add(incident_id)
-        if decision.promoted:
+        if decision.promoted:  # candidates waiting for their rule's minimum join it now
+            for fp in decision.promoted:
+                if fp in by_fp:
+                    by_fp[fp].incident_id = incident_id
             Alert.objects.filter(
                 integration=integration, fingerprint__in=list(decision.promoted)
-            ).exclude(fingerprint=alert.fingerprint).update(incident_id=incident_id)
+            ).exclude(fingerprint__in=list(by_fp)).update(incident_id=incident_id)
         if decision.merges:
             sources = [real_id.get(m, m) for m in decision.merges]
             sources = [m for m in sources if isinstance(m, int) and m != incident_id]
             correlating.auto_merge(incident_id, sources, decision.reason, now)
+            merged_into.update(dict.fromkeys(sources, incident_id))
+            touched.difference_update(sources)
         if decision.action is Action.KEEP:
             continue
         if decision.action is Action.REOPEN and incident_id not in reopened:
@@ -327,12 +345,15 @@ def _apply_decisions(
                 status=IncidentStatus.TRIGGERED, resolved_at=None, mitigated_at=None
             )
             events.append(
-                TimelineEvent(
-                    incident_id=incident_id,
-                    kind=TimelineEvent.Kind.STATUS_CHANGED,
-                    message=f"reopened: {decision.reason}",
-                    data={"from": "resolved", "to": "triggered", "strategy": decision.strategy},
-                    created_at=now,
+                (
+                    TimelineEvent(
+                        incident_id=incident_id,
+                        kind=TimelineEvent.Kind.STATUS_CHANGED,
+                        message=f"reopened: {decision.reason}",
+                        data={"from": "resolved", "to": "triggered", "strategy": decision.strategy},
+                        created_at=now,
+                    ),
+                    None,
                 )
             )
             audit.record(
@@ -343,32 +364,34 @@ def _apply_decisions(
             )
         if alert.incident_id != incident_id:
             alert.incident_id = incident_id
-            to_update.append(alert)
             if decision.action is not Action.OPEN:
                 ref = f"INC-{references.get(incident_id, '?')}"
                 events.append(
-                    TimelineEvent(
-                        incident_id=incident_id,
-                        kind=TimelineEvent.Kind.ALERT_ATTACHED,
-                        message=f"alert {alert.name} joined {ref}: {decision.reason}",
-                        data={
-                            "strategy": decision.strategy,
-                            "fingerprint": alert.fingerprint,
-                            "alert_id": alert.pk,
-                        },
-                        created_at=now,
+                    (
+                        TimelineEvent(
+                            incident_id=incident_id,
+                            kind=TimelineEvent.Kind.ALERT_ATTACHED,
+                            message=f"alert {alert.name} joined {ref}: {decision.reason}",
+                            data={
+                                "strategy": decision.strategy,
+                                "fingerprint": alert.fingerprint,
+                                "name": alert.name,
+                                "reason": decision.reason,
+                                "reference": ref,
+                            },
+                            created_at=now,
+                        ),
+                        alert,
                     )
                 )
-    if to_update:
-        Alert.objects.bulk_update(to_update, ["incident"])
-    if held:
-        Alert.objects.bulk_update(held, ["group_key"])
-    add_events(events)
+    for row in by_fp.values():  # rows of this batch follow their incident when it merged
+        while row.incident_id in merged_into:
+            row.incident_id = merged_into[row.incident_id]
     result.incidents_updated = sorted(
         set(Incident.objects.filter(pk__in=touched).values_list("number", flat=True))
         - set(result.incidents_opened)
     )
-    return touched
+    return touched, events
 
 
 def alert_in_of(alert: Alert) -> AlertIn:
@@ -383,9 +406,17 @@ def alert_in_of(alert: Alert) -> AlertIn:
 
 
 def refresh_incidents(
-    integration: Integration, touched: set[int], now: datetime, result: IngestResult
+    integration: Integration,
+    touched: set[int],
+    batch: list[Alert],
+    now: datetime,
+    result: IngestResult,
 ) -> None:
-    """Recount alerts, add services, raise severity, auto-resolve, announce the change."""
+    """Recount alerts, add the batch's services, raise severity, auto-resolve, announce.
+
+    Only the alerts of this batch are read row by row, so the cost of a webhook does not
+    grow with the size of the incidents it touches.
+    """
     if not touched:
         return
     counts = {
@@ -396,13 +427,13 @@ def refresh_incidents(
     }
     service_rows = defaultdict(set)
     severities: dict[int, list[str]] = defaultdict(list)
-    for incident_id, service_id, labels, status in Alert.objects.filter(
-        incident_id__in=touched
-    ).values_list("incident_id", "service_id", "labels", "status"):
-        if service_id:
-            service_rows[incident_id].add(service_id)
-        if status == Alert.Status.FIRING:
-            severities[incident_id].append(severity_from_labels(labels))
+    for alert in batch:
+        if alert.incident_id is None:
+            continue
+        if alert.service_id:
+            service_rows[alert.incident_id].add(alert.service_id)
+        if alert.status == Alert.Status.FIRING:
+            severities[alert.incident_id].append(severity_from_labels(alert.labels))
     through = Incident.services.through
     through.objects.bulk_create(
         [
@@ -413,6 +444,7 @@ def refresh_incidents(
         ignore_conflicts=True,
     )
     auto_resolve = settings.INCIDENT_AUTO_RESOLVE and integration.auto_resolve
+    announcements: list[tuple[dict[str, Any], int]] = []
     events = []
     for incident in Incident.objects.select_for_update().filter(pk__in=touched):
         before = (incident.status, incident.severity)
@@ -467,16 +499,18 @@ def refresh_incidents(
         kind = (
             "incident.created" if incident.number in result.incidents_opened else "incident.updated"
         )
-        publish_on_commit(
-            {
-                "type": kind,
-                "incident": incident_summary(incident),
-                "changed": before != (incident.status, incident.severity),
-            },
-            incident_id=incident.pk,
-            groups=audience(incident.team_id, sorted(service_rows[incident.pk])),
+        announcements.append(
+            (
+                {
+                    "type": kind,
+                    "incident": incident_summary(incident),
+                    "changed": before != (incident.status, incident.severity),
+                },
+                incident.pk,
+            )
         )
     add_events(events)
+    publish_on_commit(announcements)
 
 
 def incident_summary(incident: Incident) -> dict[str, Any]:
