@@ -26,5 +26,4 @@ bench-ingest:
 # webhook-to-incident latency on a throwaway PostgreSQL (bench-results/correlation.md).
 bench-correlation:
 	scripts/bootstrap.sh
-	bash -c 'source scripts/services.sh && trap services_stop EXIT && services_start && \
-	  .venv/bin/python -m benchmarks.bench_correlation'
+	scripts/bench.sh correlation

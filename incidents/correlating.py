@@ -19,7 +19,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Q
+from django.db.models.fields.json import KT
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 
@@ -186,16 +187,27 @@ def candidates(
         )
         for inc in incidents
     }
-    members = Alert.objects.filter(incident_id__in=list(facts)).values_list(
-        "incident_id", "fingerprint", "group_key", "name", "service__slug", "annotations__summary"
+    ids = [pk for pk in facts if isinstance(pk, int)]
+    # per distinct check, not per alert: an incident of 2,000 pod alerts is a few rows
+    checks = (
+        Alert.objects.filter(incident_id__in=ids)
+        .values_list("incident_id", "name", "service__slug", "group_key")
+        .annotate(n=Count("pk"))
     )
-    for incident_id, fingerprint, group_key, name, slug, summary in members.iterator(
-        chunk_size=5000
-    ):
-        fact = facts[incident_id]
-        _add(fact, fingerprint, group_key, name, slug)
-        if isinstance(summary, str) and summary and len(fact.summaries) < 20:
-            fact.summaries.add(summary)
+    for incident_id, name, slug, group_key, n in checks:
+        _add(facts[incident_id], None, group_key, name, slug, n)
+    for incident_id, fingerprint in Alert.objects.filter(
+        incident_id__in=ids, integration=integration, fingerprint__in=fingerprints
+    ).values_list("incident_id", "fingerprint"):
+        facts[incident_id].fingerprints.add(fingerprint)
+    texts = (
+        Alert.objects.filter(incident_id__in=ids, service__isnull=True)
+        .values_list("incident_id", KT("annotations__summary"))
+        .distinct()[:500]
+    )
+    for incident_id, summary in texts:  # only text similarity reads them
+        if summary and len(facts[incident_id].summaries) < 20:
+            facts[incident_id].summaries.add(summary)
     pending = Alert.objects.filter(
         integration=integration,
         incident__isnull=True,
@@ -222,20 +234,32 @@ def candidates(
     return facts
 
 
-def _add(fact: IncidentFacts, fingerprint: str, group_key: str, name: str, slug: str | None):
-    """Count one member alert into what correlation knows of its incident."""
-    kind = KINDS.of(AlertFacts(fingerprint, fingerprint, name, "firing", EPOCH, EPOCH))
-    fact.fingerprints.add(fingerprint)
+def _add(
+    fact: IncidentFacts,
+    fingerprint: str | None,
+    group_key: str,
+    name: str,
+    slug: str | None,
+    count: int = 1,
+) -> None:
+    """Count member alerts (``count`` of one check) into what correlation knows."""
+    kind = _kind(name)
+    if fingerprint:
+        fact.fingerprints.add(fingerprint)
     fact.group_keys.add(group_key)
     fact.alert_names.add(name)
-    fact.alert_count += 1
+    fact.alert_count += count
     if slug:
         fact.services.add(slug)
         fact.checks.add(f"{name}@{slug}")
         if kind != "other":
-            fact.service_alerts[slug] = fact.service_alerts.get(slug, 0) + 1
+            fact.service_alerts[slug] = fact.service_alerts.get(slug, 0) + count
         if kind == "cause":
             fact.cause_services.add(slug)
+
+
+def _kind(name: str) -> str:
+    return KINDS.of(AlertFacts(name, name, name, "firing", EPOCH, EPOCH))
 
 
 def write_back(pool: dict[Any, IncidentFacts], real_id: dict[Any, int], touched: set[int]) -> None:
