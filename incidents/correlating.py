@@ -23,6 +23,7 @@ from django.db.models import Count, Q
 from django.db.models.fields.json import KT
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
+from django.utils import timezone
 
 from incidents.correlation import (
     AlertKinds,
@@ -356,7 +357,7 @@ def record_feedback(
 def move_alerts(alerts: list[Alert], target: Incident, actor: Any, *, kind: str) -> None:
     """Move alerts to ``target`` (a split's new incident or another open incident),
     write the timeline on both sides and keep the correction as feedback."""
-    now = datetime.now(tz=target.created_at.tzinfo)
+    now = timezone.now()
     by_source: dict[int, list[Alert]] = defaultdict(list)
     for alert in alerts:
         by_source[alert.incident_id].append(alert)
