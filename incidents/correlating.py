@@ -10,15 +10,20 @@ human corrections (merge, split, move) into feedback the next training run learn
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Q
+from django.db.models.fields.json import KT
+from django.db.models.signals import m2m_changed, post_delete, post_save
+from django.dispatch import receiver
+from django.utils import timezone
 
 from incidents.correlation import (
     AlertKinds,
@@ -56,6 +61,7 @@ log = logging.getLogger(__name__)
 TOPOLOGY_WINDOW = timedelta(minutes=10)
 HISTORY = timedelta(days=90)
 KINDS = AlertKinds()
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def rules_file() -> Path:
@@ -93,11 +99,34 @@ def load_cooccurrence() -> CooccurrenceModel | None:
     return CooccurrenceModel.from_json(latest.model) if latest else None
 
 
+_CACHE: dict[str, tuple[float, Any]] = {}
+CACHE_SECONDS = 30.0  # other processes see admin changes within this; this one at once
+
+
+def cached(name: str, load):
+    """Rules, graph and model change rarely; a storm should not reload them per webhook."""
+    hit = _CACHE.get(name)
+    if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS:
+        return hit[1]
+    value = load()
+    _CACHE[name] = (time.monotonic(), value)
+    return value
+
+
+@receiver(m2m_changed, sender=Service.depends_on.through)
+@receiver([post_save, post_delete], sender=CorrelationRule)
+@receiver([post_save, post_delete], sender=Dependency)
+@receiver([post_save, post_delete], sender=Service)
+@receiver([post_save, post_delete], sender=CooccurrenceSnapshot)
+def invalidate(**_: Any) -> None:
+    _CACHE.clear()
+
+
 def correlator_for(integration: Integration, reopen_grace: timedelta) -> Correlator:
     return build_correlator(
-        rules=load_all_rules(),
-        topology=load_topology(),
-        cooccurrence=load_cooccurrence(),
+        rules=cached("rules", load_all_rules),
+        topology=cached("topology", load_topology),
+        cooccurrence=cached("cooccurrence", load_cooccurrence),
         window=TOPOLOGY_WINDOW,
         group_window=timedelta(minutes=integration.group_window_minutes),
         reopen_grace=reopen_grace,
@@ -159,59 +188,87 @@ def candidates(
         )
         for inc in incidents
     }
-    members = Alert.objects.filter(incident_id__in=list(facts)).select_related("service")
-    seen: set[tuple[Any, str]] = set()
-    for alert in members:
-        _add(facts[alert.incident_id], alert, seen)
+    ids = [pk for pk in facts if isinstance(pk, int)]
+    # per distinct check, not per alert: an incident of 2,000 pod alerts is a few rows
+    checks = (
+        Alert.objects.filter(incident_id__in=ids)
+        .values_list("incident_id", "name", "service__slug", "group_key")
+        .annotate(n=Count("pk"))
+    )
+    for incident_id, name, slug, group_key, n in checks:
+        _add(facts[incident_id], None, group_key, name, slug, n)
+    for incident_id, fingerprint in Alert.objects.filter(
+        incident_id__in=ids, integration=integration, fingerprint__in=fingerprints
+    ).values_list("incident_id", "fingerprint"):
+        facts[incident_id].fingerprints.add(fingerprint)
+    texts = (
+        Alert.objects.filter(incident_id__in=ids, service__isnull=True)
+        .values_list("incident_id", KT("annotations__summary"))
+        .distinct()[:500]
+    )
+    for incident_id, summary in texts:  # only text similarity reads them
+        if summary and len(facts[incident_id].summaries) < 20:
+            facts[incident_id].summaries.add(summary)
     pending = Alert.objects.filter(
         integration=integration,
         incident__isnull=True,
         status=Alert.Status.FIRING,
         group_key__startswith="rule:",
         last_received_at__gte=now - timedelta(days=1),
-    ).select_related("service")
-    for alert in pending:
-        key = f"pending:{alert.group_key}"
+    ).values_list("fingerprint", "group_key", "name", "service__slug", "received_at")
+    for fingerprint, group_key, name, slug, received_at in pending:
+        key = f"pending:{group_key}"
         group = facts.setdefault(
             key,
             IncidentFacts(
                 id=key,
                 status=PENDING,
-                opened_at=alert.received_at,
-                last_alert_at=alert.last_received_at,
-                group_keys={alert.group_key},
+                opened_at=received_at,
+                last_alert_at=received_at,
+                group_keys={group_key},
             ),
         )
-        group.opened_at = min(group.opened_at, alert.received_at)
-        group.pending_alert_ids.append(alert.fingerprint)
-        _add(group, alert, seen)
+        group.opened_at = min(group.opened_at, received_at)
+        group.last_alert_at = max(group.last_alert_at, received_at)
+        group.pending_alert_ids.append(fingerprint)
+        _add(group, fingerprint, group_key, name, slug)
     return facts
 
 
-def _add(fact: IncidentFacts, alert: Alert, seen: set) -> None:
-    slug = alert.service.slug if alert.service_id else None
-    kind = facts_of(alert, slug).kind
-    fact.fingerprints.add(alert.fingerprint)
-    fact.group_keys.add(alert.group_key)
-    fact.alert_names.add(alert.name)
-    fact.alert_count += 1
-    if (summary := alert.annotations.get("summary")) and len(fact.summaries) < 20:
-        fact.summaries.add(summary)
+def _add(
+    fact: IncidentFacts,
+    fingerprint: str | None,
+    group_key: str,
+    name: str,
+    slug: str | None,
+    count: int = 1,
+) -> None:
+    """Count member alerts (``count`` of one check) into what correlation knows."""
+    kind = _kind(name)
+    if fingerprint:
+        fact.fingerprints.add(fingerprint)
+    fact.group_keys.add(group_key)
+    fact.alert_names.add(name)
+    fact.alert_count += count
     if slug:
         fact.services.add(slug)
-        if kind != "other" and (fact.id, alert.fingerprint) not in seen:
-            fact.service_alerts[slug] = fact.service_alerts.get(slug, 0) + 1
+        fact.checks.add(f"{name}@{slug}")
+        if kind != "other":
+            fact.service_alerts[slug] = fact.service_alerts.get(slug, 0) + count
         if kind == "cause":
             fact.cause_services.add(slug)
-    seen.add((fact.id, alert.fingerprint))
 
 
-def write_back(pool: dict[Any, IncidentFacts], real_id: dict[Any, int]) -> None:
+def _kind(name: str) -> str:
+    return KINDS.of(AlertFacts(name, name, name, "firing", EPOCH, EPOCH))
+
+
+def write_back(pool: dict[Any, IncidentFacts], real_id: dict[Any, int], touched: set[int]) -> None:
     """Store what the engine now knows of each incident it touched: origin and roots."""
     slugs = dict(Service.objects.values_list("slug", "pk"))
     for key, fact in pool.items():
         pk = real_id.get(key, key)
-        if not isinstance(pk, int):
+        if not isinstance(pk, int) or pk not in touched:
             continue
         Incident.objects.filter(pk=pk).update(
             origin_service_id=slugs.get(fact.origin_service or ""),
@@ -300,7 +357,7 @@ def record_feedback(
 def move_alerts(alerts: list[Alert], target: Incident, actor: Any, *, kind: str) -> None:
     """Move alerts to ``target`` (a split's new incident or another open incident),
     write the timeline on both sides and keep the correction as feedback."""
-    now = datetime.now(tz=target.created_at.tzinfo)
+    now = timezone.now()
     by_source: dict[int, list[Alert]] = defaultdict(list)
     for alert in alerts:
         by_source[alert.incident_id].append(alert)

@@ -3,8 +3,8 @@
 Plain data in, plain data out: the ingestion service turns rows into ``AlertFacts`` and
 ``IncidentFacts``, asks a ``Correlator`` for ``Decision``s and writes them. Each strategy
 in the pipeline either decides (with a human-readable reason for the timeline) or passes.
-Pipeline order (``build_pipeline``): fingerprint dedup → rules → group key → topology →
-learned co-occurrence → text similarity → new incident.
+Pipeline order (``build_pipeline``): fingerprint dedup → rules → group key → same check on
+another replica → topology → learned co-occurrence → text similarity → new incident.
 """
 
 from incidents.correlation.cooccurrence import CooccurrenceModel, Feedback, Membership, fit

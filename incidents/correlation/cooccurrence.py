@@ -261,13 +261,16 @@ class CooccurrenceStrategy:
         found = []
         for incident in incidents:
             if (
-                incident.id == target.id
+                target.rule_owned
+                or incident.id == target.id
                 or not incident.is_open
                 or incident.rule_owned
                 or alert.received_at - incident.opened_at > self.window
             ):
                 continue
             for other in incident.cause_services or {incident.origin_service or ""}:
+                if other in ("", alert.service):
+                    continue  # the same service elsewhere is not a learned link
                 key = cause_key(other)
                 if (
                     self.model.support(mine, key) >= self.min_support

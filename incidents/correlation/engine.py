@@ -15,7 +15,13 @@ from incidents.correlation.cooccurrence import CooccurrenceModel, CooccurrenceSt
 from incidents.correlation.kinds import AlertKinds, Kind
 from incidents.correlation.rules import CorrelationRule, RuleStrategy
 from incidents.correlation.similarity import TextSimilarity
-from incidents.correlation.strategies import FingerprintDedup, GroupKey, Strategy
+from incidents.correlation.strategies import (
+    FingerprintDedup,
+    GroupKey,
+    SameCheck,
+    Strategy,
+    check_of,
+)
 from incidents.correlation.topology import Topology, TopologyStrategy
 from incidents.correlation.types import (
     PENDING,
@@ -44,12 +50,13 @@ def build_pipeline(
     reopen_grace: timedelta = timedelta(minutes=10),
     max_hops: int = 4,
 ) -> list[Strategy]:
-    """The full engine: fingerprint → rules → group key → topology → co-occurrence →
-    text similarity (tie-break and near-identical) → new incident."""
+    """The full engine: fingerprint → rules → group key → same check on another replica →
+    topology → co-occurrence → text similarity (tie-break and near-identical) → new."""
     pipeline: list[Strategy] = [FingerprintDedup(reopen_grace=reopen_grace)]
     if rules:
         pipeline.append(RuleStrategy(list(rules)))
     pipeline.append(GroupKey(window=group_window))
+    pipeline.append(SameCheck(window=window))
     if topology is not None:
         pipeline.append(TopologyStrategy(topology, max_hops=max_hops, window=window))
     if cooccurrence is not None:
@@ -217,6 +224,7 @@ def fold(into: IncidentFacts, other: IncidentFacts) -> None:
     into.alert_names |= other.alert_names
     into.summaries |= other.summaries
     into.cause_services |= other.cause_services
+    into.checks |= other.checks
     into.alert_count += other.alert_count
     for service, count in other.service_alerts.items():
         into.service_alerts[service] = into.service_alerts.get(service, 0) + count
@@ -238,6 +246,7 @@ def absorb(incident: IncidentFacts, alert: AlertFacts, decision: Decision) -> No
     incident.alert_names.add(alert.name)
     if alert.service:
         incident.services.add(alert.service)
+        incident.checks.add(check_of(alert))
     if alert.group_key:
         incident.group_keys.add(alert.group_key)
     if alert.summary and len(incident.summaries) < 50:

@@ -2,8 +2,8 @@
 
 Text is weak evidence on its own ("HighErrorRate" fires everywhere), so it is used in two
 narrow ways: to choose among incidents another strategy already allows equally, and to
-join near-identical alerts (the same check on another pod or host) that nothing else
-placed, e.g. alerts without a service label.
+join near-identical alerts (the same check on another pod or host) that nothing else can
+place because they carry no service label.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics.pairwise import cosine_similarity
@@ -45,14 +46,20 @@ def incident_text(incident: IncidentFacts) -> str:
 
 def cosine_scores(query: str, documents: Sequence[str]) -> list[float]:
     """Cosine of ``query`` against each document in a TF-IDF space fitted on them all."""
+    return list(_cosine_scores(query, tuple(documents)))
+
+
+@lru_cache(maxsize=4096)
+def _cosine_scores(query: str, documents: tuple[str, ...]) -> tuple[float, ...]:
+    # in a storm the same check fires on many pods: identical questions, asked once
     if not documents:
-        return []
+        return ()
     vectorizer = TfidfVectorizer(token_pattern=r"[a-z0-9][a-z0-9.]+", sublinear_tf=True)
     try:
         matrix = vectorizer.fit_transform([query, *documents])
     except ValueError:  # no usable tokens at all
-        return [0.0] * len(documents)
-    return [float(x) for x in cosine_similarity(matrix[0], matrix[1:])[0]]
+        return (0.0,) * len(documents)
+    return tuple(float(x) for x in cosine_similarity(matrix[0], matrix[1:])[0])
 
 
 @dataclass
@@ -61,12 +68,13 @@ class TextSimilarity:
     margin: float = 0.05
     window: timedelta = timedelta(minutes=10)
     max_candidates: int = 50
+    only_without_service: bool = True  # with a service, topology and history know better
     name: str = "similarity"
 
     def decide(
         self, alert: AlertFacts, incidents: Sequence[IncidentFacts], now: datetime
     ) -> Decision | None:
-        if alert.status != "firing":
+        if alert.status != "firing" or (alert.service and self.only_without_service):
             return None
         open_ = [
             i

@@ -94,3 +94,42 @@ class GroupKey:
             f"{humanize_delta(alert.received_at - target.opened_at)} after the first alert",
             alert.group_key,
         )
+
+
+def check_of(alert: AlertFacts) -> str:
+    """The check an alert comes from, whatever pod or instance it fired on."""
+    return f"{alert.name}@{alert.service}"
+
+
+@dataclass
+class SameCheck:
+    """The same check on another pod or instance of the same service joins the incident
+    that already holds it: one failure shows on every replica at once."""
+
+    window: timedelta = timedelta(minutes=10)
+    name: str = "same_check"
+
+    def decide(self, alert, incidents, now):
+        if alert.status != "firing" or not alert.service or alert.kind == "other":
+            return None
+        check = check_of(alert)
+        matches = [
+            i
+            for i in incidents
+            if i.is_open
+            and not i.rule_owned
+            and check in i.checks
+            and alert.received_at - i.last_alert_at <= self.window
+        ]
+        if not matches:
+            return None
+        target = max(matches, key=lambda i: i.last_alert_at)
+        return Decision(
+            alert.id,
+            Action.ATTACH,
+            target.id,
+            self.name,
+            f"{alert.name} on {alert.service} fires on other replicas in this incident, "
+            f"{humanize_delta(alert.received_at - target.opened_at)} after the first alert",
+            origin_service=target.origin_service,
+        )

@@ -63,6 +63,7 @@ class IncidentFacts:
     root_services: set[str] = field(default_factory=set)
     service_alerts: dict[str, int] = field(default_factory=dict)  # distinct alerts per service
     cause_services: set[str] = field(default_factory=set)  # services with a cause alert
+    checks: set[str] = field(default_factory=set)  # "alertname@service" of its alerts
     alert_count: int = 0
     summaries: set[str] = field(default_factory=set)
     pending_alert_ids: list[IncidentId] = field(default_factory=list)

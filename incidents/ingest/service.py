@@ -126,7 +126,7 @@ def ingest(integration: Integration, alerts_in: list[AlertIn], now: datetime) ->
         touched, events = _apply_decisions(
             integration, decisions, by_fp, candidates, slug_of, now, result, real_id
         )
-        correlating.write_back(pool, real_id)
+        correlating.write_back(pool, real_id, touched)
         _save_rows(rows)
         for row in rows:
             if row.fingerprint in changed_status and row.status == Alert.Status.RESOLVED:
@@ -314,6 +314,7 @@ def _apply_decisions(
     known = [pk for pk in candidates if isinstance(pk, int)]  # not rules' waiting groups
     references = dict(Incident.objects.filter(pk__in=known).values_list("pk", "number"))
     references.update({pk: number for pk, number in new_numbers.items()})
+    merged_into: dict[int, int] = {}
     for decision in decisions:
         if decision.action is Action.IGNORE:
             continue
@@ -323,14 +324,19 @@ def _apply_decisions(
             continue
         incident_id = real_id.get(decision.incident_id, decision.incident_id)
         touched.add(incident_id)
-        if decision.promoted:
+        if decision.promoted:  # candidates waiting for their rule's minimum join it now
+            for fp in decision.promoted:
+                if fp in by_fp:
+                    by_fp[fp].incident_id = incident_id
             Alert.objects.filter(
                 integration=integration, fingerprint__in=list(decision.promoted)
-            ).exclude(fingerprint=alert.fingerprint).update(incident_id=incident_id)
+            ).exclude(fingerprint__in=list(by_fp)).update(incident_id=incident_id)
         if decision.merges:
             sources = [real_id.get(m, m) for m in decision.merges]
             sources = [m for m in sources if isinstance(m, int) and m != incident_id]
             correlating.auto_merge(incident_id, sources, decision.reason, now)
+            merged_into.update(dict.fromkeys(sources, incident_id))
+            touched.difference_update(sources)
         if decision.action is Action.KEEP:
             continue
         if decision.action is Action.REOPEN and incident_id not in reopened:
@@ -378,6 +384,9 @@ def _apply_decisions(
                         alert,
                     )
                 )
+    for row in by_fp.values():  # rows of this batch follow their incident when it merged
+        while row.incident_id in merged_into:
+            row.incident_id = merged_into[row.incident_id]
     result.incidents_updated = sorted(
         set(Incident.objects.filter(pk__in=touched).values_list("number", flat=True))
         - set(result.incidents_opened)

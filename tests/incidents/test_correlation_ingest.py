@@ -41,6 +41,21 @@ def test_fingerprint_dedup_keeps_a_resent_alert_in_place(integrations, services,
     assert Alert.objects.get().receive_count == 2
 
 
+def test_same_check_on_another_pod_joins_across_notification_groups(
+    integrations, services, post_webhook
+):
+    am = integrations["alertmanager"]
+    post_webhook(
+        am, am_payload([am_alert("HighErrorRate", "search", pod="a", fingerprint="a")], "g1")
+    )
+    post_webhook(
+        am, am_payload([am_alert("HighErrorRate", "search", pod="b", fingerprint="b")], "g2")
+    )
+    incident = Incident.objects.get()
+    assert joined(incident)[1][0] == "same_check"
+    assert "fires on other replicas" in joined(incident)[1][1]
+
+
 def test_topology_joins_a_dependent_and_records_the_probable_origin(
     integrations, services, post_webhook
 ):

@@ -167,6 +167,20 @@ def test_default_pipeline_never_reopens_a_resolved_incident_for_a_new_alert():
     assert decision.action is Action.OPEN
 
 
+def test_same_check_on_another_replica_joins_its_incident():
+    decisions = run(
+        [
+            alert(1, "HighErrorRate", "search", pod="a"),
+            alert(2, "HighErrorRate", "search", at=4, pod="b"),
+            alert(3, "HighErrorRate", "search", at=5, pod="c", status="resolved"),
+        ]
+    )
+    assert decisions[1].incident_id == decisions[0].incident_id
+    assert decisions[1].strategy == "same_check"
+    assert "fires on other replicas in this incident" in decisions[1].reason
+    assert decisions[2].action is Action.IGNORE  # a resolution never joins anything
+
+
 # --- topology -------------------------------------------------------------------------
 
 
