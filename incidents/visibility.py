@@ -13,7 +13,7 @@ from django.db.models import Q, QuerySet
 
 from incidents.models import Alert, Incident, Integration, Service
 from reliability.models import Team
-from reliability.permissions import has_capability, objects_for
+from reliability.permissions import objects_for
 
 
 def visible_services(user: Any) -> QuerySet[Service]:
@@ -51,6 +51,3 @@ def alerts_for(user: Any) -> QuerySet[Alert]:
 
 def can(user: Any, capability: str, incident: Incident) -> bool:
     return incidents_for(user, capability).filter(pk=incident.pk).exists()
-
-
-__all__ = ["alerts_for", "can", "has_capability", "incidents_for", "visible_services"]

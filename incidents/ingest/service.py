@@ -214,53 +214,6 @@ def _save_rows(rows: list[Alert]) -> None:
     )
 
 
-def _candidate_incidents(group_keys, fingerprints, integration, now) -> dict[int, IncidentFacts]:
-    """Open incidents of these groups or alerts, and ones resolved within the grace period."""
-    recent = Q(resolved_at__gte=now - REOPEN_GRACE)
-    related = (
-        Q(group_key__in=group_keys)
-        | Q(alerts__group_key__in=group_keys)
-        | Q(alerts__integration=integration, alerts__fingerprint__in=fingerprints)
-    )
-    incidents = (
-        Incident.objects.filter(related)
-        .filter(~Q(status=IncidentStatus.RESOLVED) | recent)
-        .filter(merged_into__isnull=True)
-        .distinct()
-    )
-    facts = {
-        inc.pk: IncidentFacts(
-            id=inc.pk,
-            status=inc.status,
-            opened_at=inc.created_at,
-            last_alert_at=inc.last_alert_at,
-            group_keys={inc.group_key},
-            resolved_at=inc.resolved_at,
-        )
-        for inc in incidents
-    }
-    if not facts:
-        return facts
-    ids = list(facts)
-    same_alerts = Alert.objects.filter(
-        incident_id__in=ids, integration=integration, fingerprint__in=fingerprints
-    ).values_list("incident_id", "fingerprint", "name", "service__slug")
-    for incident_id, fp, name, service in same_alerts:
-        fact = facts[incident_id]
-        fact.fingerprints.add(fp)
-        fact.alert_names.add(name)
-        if service:
-            fact.services.add(service)
-    same_groups = (
-        Alert.objects.filter(incident_id__in=ids, group_key__in=group_keys)
-        .values_list("incident_id", "group_key")
-        .distinct()
-    )
-    for incident_id, key in same_groups:
-        facts[incident_id].group_keys.add(key)
-    return facts
-
-
 def _apply_decisions(
     integration: Integration,
     decisions: list[Decision],
