@@ -44,19 +44,19 @@ from incidents.models import (
 from incidents.visibility import alerts_for, can, incidents_for
 from reliability import audit
 from reliability.api.exceptions import Conflict
-from reliability.api.viewsets import AuditedModelViewSet, CapabilityViewSetMixin, snapshot
-from reliability.permissions import has_capability, objects_for
+from reliability.api.viewsets import (
+    AuditedModelViewSet,
+    CapabilityViewSetMixin,
+    OwnedModelViewSet,
+    snapshot,
+)
+from reliability.permissions import objects_for
 
 READ = {"list": "view", "retrieve": "view"}
 WRITE = {"create": "change", "update": "change", "partial_update": "change", "destroy": "delete"}
 
 
-def require(user, capability: str, obj, what: str) -> None:
-    if not has_capability(user, capability, obj):
-        raise PermissionDenied(f"You need the {capability} permission on {what}.")
-
-
-class ServiceViewSet(AuditedModelViewSet):
+class ServiceViewSet(OwnedModelViewSet):
     serializer_class = ServiceSerializer
     capabilities = {**READ, **WRITE}
     filterset_fields = ["tier", "team__slug"]
@@ -71,20 +71,14 @@ class ServiceViewSet(AuditedModelViewSet):
             .prefetch_related("owners", "depends_on", "dependents")
         )
 
-    def check_create(self, serializer):
-        require(self.request.user, "change", serializer.validated_data["team"], "the team")
 
-    def check_update(self, serializer):
-        team = serializer.validated_data.get("team")
-        if team is not None and team != serializer.instance.team:
-            require(self.request.user, "change", team, "the new team")
-
-
-class DependencyViewSet(AuditedModelViewSet):
+class DependencyViewSet(OwnedModelViewSet):
     serializer_class = DependencySerializer
     capabilities = {**READ, "create": "change", "destroy": "change"}
     http_method_names = ["get", "post", "delete", "head", "options"]
     filterset_fields = ["service__slug", "depends_on__slug"]
+    owner_field = "service"
+    owner_decides = True
 
     def get_queryset(self):
         visible = objects_for(self.request.user, "view", Service)
@@ -92,14 +86,8 @@ class DependencyViewSet(AuditedModelViewSet):
             "service", "depends_on"
         )
 
-    def has_capability(self, user, capability, obj):
-        return has_capability(user, capability, obj.service)
 
-    def check_create(self, serializer):
-        require(self.request.user, "change", serializer.validated_data["service"], "the service")
-
-
-class SLOViewSet(AuditedModelViewSet):
+class SLOViewSet(OwnedModelViewSet):
     serializer_class = SLOSerializer
     capabilities = {
         **READ,
@@ -110,24 +98,15 @@ class SLOViewSet(AuditedModelViewSet):
     }
     filterset_fields = ["service__slug"]
     search_fields = ["name"]
+    owner_field = "service"
+    owner_decides = True
 
     def get_queryset(self):
         visible = objects_for(self.request.user, "view", Service)
         return SLO.objects.filter(service__in=visible).select_related("service")
 
-    def has_capability(self, user, capability, obj):
-        return has_capability(user, capability, obj.service)
 
-    def check_create(self, serializer):
-        require(self.request.user, "change", serializer.validated_data["service"], "the service")
-
-    def check_update(self, serializer):
-        service = serializer.validated_data.get("service")
-        if service is not None and service != serializer.instance.service:
-            require(self.request.user, "change", service, "the new service")
-
-
-class IntegrationViewSet(AuditedModelViewSet):
+class IntegrationViewSet(OwnedModelViewSet):
     serializer_class = IntegrationSerializer
     capabilities = {**READ, **WRITE, "rotate_secret": "change"}
     filterset_fields = ["kind", "enabled", "team__slug"]
@@ -135,14 +114,6 @@ class IntegrationViewSet(AuditedModelViewSet):
 
     def get_queryset(self):
         return objects_for(self.request.user, "view", Integration).select_related("team")
-
-    def check_create(self, serializer):
-        require(self.request.user, "change", serializer.validated_data["team"], "the team")
-
-    def check_update(self, serializer):
-        team = serializer.validated_data.get("team")
-        if team is not None and team != serializer.instance.team:
-            require(self.request.user, "change", team, "the new team")
 
     @extend_schema(request=None, responses=IntegrationSerializer)
     @action(detail=True, methods=["post"])

@@ -115,6 +115,46 @@ def _alerts_list(payload: dict[str, Any], errors: _Errors) -> list[Any]:
     return alerts
 
 
+def _build(
+    item: dict[str, Any],
+    path: str,
+    errors: _Errors,
+    now: datetime,
+    *,
+    name: str,
+    labels: dict[str, str],
+    annotations: dict[str, str],
+    status: str,
+    group_key: str,
+    fields: tuple[str, str, str],
+) -> AlertIn | None:
+    """The parts every format shares: times, fingerprint, link. ``fields`` names the start,
+    end and link fields in this format."""
+    start_field, end_field, url_field = fields
+    starts_at = _time(item.get(start_field), f"{path}.{start_field}", errors, default=now)
+    ends_at = _time(item.get(end_field), f"{path}.{end_field}", errors, default=None)
+    fingerprint = item.get("fingerprint") or fingerprint_of(labels)
+    if not isinstance(fingerprint, str):
+        errors.add(f"{path}.fingerprint", "Expected a string.")
+        return None
+    url = item.get(url_field) or ""
+    if not isinstance(url, str):
+        errors.add(f"{path}.{url_field}", "Expected a string.")
+        url = ""
+    return AlertIn(
+        fingerprint=fingerprint[:128],
+        name=name[:200],
+        status=status,
+        labels=labels,
+        annotations=annotations,
+        starts_at=starts_at or now,
+        ends_at=ends_at if status == "resolved" else None,
+        generator_url=url[:1000],
+        group_key=group_key[:400],
+        raw=item,
+    )
+
+
 def _prometheus_style(payload: dict[str, Any], now: datetime) -> list[AlertIn]:
     """Alertmanager and Grafana share the alert shape: labels, annotations, startsAt..."""
     errors = _Errors()
@@ -133,32 +173,22 @@ def _prometheus_style(payload: dict[str, Any], now: datetime) -> list[AlertIn]:
             item.get("annotations"), f"{path}.annotations", errors, required=False
         )
         status = _status(item.get("status"), f"{path}.status", errors)
-        starts_at = _time(item.get("startsAt"), f"{path}.startsAt", errors, default=now)
-        ends_at = _time(item.get("endsAt"), f"{path}.endsAt", errors, default=None)
-        fingerprint = item.get("fingerprint") or fingerprint_of(labels)
-        if not isinstance(fingerprint, str):
-            errors.add(f"{path}.fingerprint", "Expected a string.")
-            continue
-        generator_url = item.get("generatorURL") or ""
-        if not isinstance(generator_url, str):
-            errors.add(f"{path}.generatorURL", "Expected a string.")
-            generator_url = ""
         if "labels" in item and isinstance(item["labels"], dict) and not labels.get("alertname"):
             errors.add(f"{path}.labels.alertname", "This label is required.")
-        out.append(
-            AlertIn(
-                fingerprint=fingerprint[:128],
-                name=labels.get("alertname", "")[:200],
-                status=status,
-                labels=labels,
-                annotations=annotations,
-                starts_at=starts_at or now,
-                ends_at=ends_at if status == "resolved" else None,
-                generator_url=generator_url[:1000],
-                group_key=group_key[:400],
-                raw=item,
-            )
+        alert = _build(
+            item,
+            path,
+            errors,
+            now,
+            name=labels.get("alertname", ""),
+            labels=labels,
+            annotations=annotations,
+            status=status,
+            group_key=group_key,
+            fields=("startsAt", "endsAt", "generatorURL"),
         )
+        if alert is not None:
+            out.append(alert)
     errors.raise_if_any()
     return out
 
@@ -209,30 +239,20 @@ def parse_generic(payload: Any, now: datetime) -> list[AlertIn]:
         if isinstance(item.get("summary"), str):
             annotations.setdefault("summary", item["summary"])
         status = _status(item.get("status"), f"{path}.status", errors, default="firing")
-        starts_at = _time(item.get("starts_at"), f"{path}.starts_at", errors, default=now)
-        ends_at = _time(item.get("ends_at"), f"{path}.ends_at", errors, default=None)
-        fingerprint = item.get("fingerprint") or fingerprint_of(labels)
-        if not isinstance(fingerprint, str):
-            errors.add(f"{path}.fingerprint", "Expected a string.")
-            continue
-        url = item.get("url") or ""
-        if not isinstance(url, str):
-            errors.add(f"{path}.url", "Expected a string.")
-            url = ""
-        out.append(
-            AlertIn(
-                fingerprint=fingerprint[:128],
-                name=name[:200],
-                status=status,
-                labels=labels,
-                annotations=annotations,
-                starts_at=starts_at or now,
-                ends_at=ends_at if status == "resolved" else None,
-                generator_url=url[:1000],
-                group_key=group_key[:400],
-                raw=item,
-            )
+        alert = _build(
+            item,
+            path,
+            errors,
+            now,
+            name=name,
+            labels=labels,
+            annotations=annotations,
+            status=status,
+            group_key=group_key,
+            fields=("starts_at", "ends_at", "url"),
         )
+        if alert is not None:
+            out.append(alert)
     errors.raise_if_any()
     return out
 

@@ -7,6 +7,7 @@ from typing import Any
 from django.db import transaction
 from django.forms.models import model_to_dict
 from rest_framework import viewsets
+from rest_framework.exceptions import PermissionDenied
 
 from reliability import audit
 from reliability.api.permissions import CapabilityPermission
@@ -72,3 +73,33 @@ class AuditedModelViewSet(CapabilityViewSetMixin, viewsets.ModelViewSet):
 
     def check_update(self, serializer) -> None:
         """Refuse moving an object to a place the user may not own."""
+
+
+def require(user, capability: str, obj, what: str) -> None:
+    if not has_capability(user, capability, obj):
+        raise PermissionDenied(f"You need the {capability} permission on {what}.")
+
+
+class OwnedModelViewSet(AuditedModelViewSet):
+    """Objects that belong to an owner (``owner_field``: a team or a service).
+
+    Creating one, or moving it to another owner, needs "change" on that owner. With
+    ``owner_decides`` the object has no permissions of its own: its owner's apply (SLOs and
+    dependencies follow their service).
+    """
+
+    owner_field = "team"
+    owner_decides = False
+
+    def has_capability(self, user, capability: str, obj) -> bool:
+        target = getattr(obj, self.owner_field) if self.owner_decides else obj
+        return has_capability(user, capability, target)
+
+    def check_create(self, serializer) -> None:
+        owner = serializer.validated_data[self.owner_field]
+        require(self.request.user, "change", owner, f"the {self.owner_field}")
+
+    def check_update(self, serializer) -> None:
+        owner = serializer.validated_data.get(self.owner_field)
+        if owner is not None and owner != getattr(serializer.instance, self.owner_field):
+            require(self.request.user, "change", owner, f"the new {self.owner_field}")
