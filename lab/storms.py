@@ -15,9 +15,9 @@ blast radii still overlap on shared callers (the gateway), which is the interest
 A symptom alert that two faults would both raise belongs to the fault that raised it
 first (it is one alert, with one fingerprint).
 
-The estate is a plain ``{service: [dependencies]}`` mapping: the lab's estate when
-available (``estate_topology``), or a generated layered one (``layered_topology``) so the
-benchmark can vary the shape of the graph.
+The estate is a plain ``{service: [dependencies]}`` mapping: the lab's estate
+(``estate_topology``, read from ``lab.estate``), or a generated layered one
+(``layered_topology``) so the benchmark can vary the shape of the graph.
 """
 
 from __future__ import annotations
@@ -26,26 +26,13 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 
-Topology = Mapping[str, Sequence[str]]
+from lab.estate import load_estate
 
-# The lab's default shop estate as a call graph, used only if lab.estate is unavailable.
-SHOP_FALLBACK: dict[str, list[str]] = {
-    "gateway": ["auth", "cart", "catalog", "checkout", "search"],
-    "auth": ["cache"],
-    "catalog": ["cache", "database"],
-    "search": ["cache", "catalog"],
-    "cart": ["cache", "inventory"],
-    "checkout": ["cart", "inventory", "payments", "queue"],
-    "payments": ["database"],
-    "inventory": ["database"],
-    "notifications": ["queue"],
-    "database": [],
-    "cache": [],
-    "queue": [],
-}
+Topology = Mapping[str, Sequence[str]]
 
 _EDGE = ["gateway", "web", "mobile-bff", "partner-api"]
 _CORE = [
@@ -60,14 +47,10 @@ _DATA = [
 ]  # fmt: skip
 
 
-def estate_topology(seed: int = 7) -> dict[str, list[str]]:
-    """The lab's estate as a dependency mapping (its ``depends_on``), or the fallback copy
-    of the same call graph when the lab's estate module is not installed."""
-    try:
-        from lab.estate import load_estate
-    except ImportError:
-        return {k: list(v) for k, v in SHOP_FALLBACK.items()}
-    return {s.name: list(s.depends_on) for s in load_estate(seed=seed)}
+def estate_topology(seed: int = 7, path: str | Path | None = None) -> dict[str, list[str]]:
+    """The lab's estate (the default shop unless ``path`` names another estate file) as a
+    dependency mapping: storms propagate along the same call graph the lab simulates."""
+    return {s.name: list(s.depends_on) for s in load_estate(path, seed=seed)}
 
 
 def layered_topology(seed: int, services: int = 24) -> dict[str, list[str]]:

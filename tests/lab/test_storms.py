@@ -4,24 +4,26 @@ from collections import Counter
 
 from benchmarks.bench_correlation import alertmanager_group_by, fingerprint_only, score
 from lab.storms import (
-    SHOP_FALLBACK,
     StormShape,
+    estate_topology,
     generate_storm,
     history,
     layered_topology,
     reachable,
 )
 
+SHOP = estate_topology()
+
 
 def test_storm_is_deterministic_sized_and_labelled():
     shape = StormShape(target_alerts=1500)
-    one, two = generate_storm(SHOP_FALLBACK, 7, shape), generate_storm(SHOP_FALLBACK, 7, shape)
+    one, two = generate_storm(SHOP, 7, shape), generate_storm(SHOP, 7, shape)
     assert one.alerts == two.alerts
     assert len(one.alerts) == 1500
     assert one.alerts == sorted(one.alerts, key=lambda a: (a.at, a.fingerprint, a.status))
     truths = Counter(a.truth.split("-")[0] for a in one.alerts)
     assert {"fault", "infra", "node", "noise", "flap"} <= set(truths)
-    assert generate_storm(SHOP_FALLBACK, 8, shape).alerts != one.alerts
+    assert generate_storm(SHOP, 8, shape).alerts != one.alerts
 
 
 def test_concurrent_faults_have_independent_roots_and_propagate_upstream():
@@ -37,7 +39,7 @@ def test_concurrent_faults_have_independent_roots_and_propagate_upstream():
 
 
 def test_flapping_alerts_resolve_and_fire_again_with_one_truth():
-    storm = generate_storm(SHOP_FALLBACK, 2, StormShape(flapping=4))
+    storm = generate_storm(SHOP, 2, StormShape(flapping=4))
     resolved = {a.fingerprint for a in storm.alerts if a.status == "resolved"}
     assert resolved
     for fp in resolved:
@@ -47,13 +49,13 @@ def test_flapping_alerts_resolve_and_fire_again_with_one_truth():
 
 
 def test_history_is_past_incidents_of_the_same_estate():
-    past = history(SHOP_FALLBACK, seed=1, storms=3)
+    past = history(SHOP, seed=1, storms=3)
     assert past and all(alerts for _, alerts in past)
     assert len({at for at, _ in past}) == 3
 
 
 def test_pairwise_scores_and_baselines_on_a_known_grouping():
-    storm = generate_storm(SHOP_FALLBACK, 4, StormShape(target_alerts=600))
+    storm = generate_storm(SHOP, 4, StormShape(target_alerts=600))
     firing = [i for i, a in enumerate(storm.alerts) if a.status == "firing"]
     perfect = score(storm, {i: storm.alerts[i].truth for i in firing})
     assert (perfect["precision"], perfect["recall"], perfect["f1"], perfect["ari"]) == (1, 1, 1, 1)
