@@ -12,8 +12,11 @@ Concurrent faults are independent: no fault's root depends, even indirectly, on 
 one's. When two faults sit on one dependency chain the upstream one's alerts are also
 symptoms of the downstream one and no one, human or engine, can tell whose they are; the
 blast radii still overlap on shared callers (the gateway), which is the interesting case.
-A symptom alert that two faults would both raise belongs to the fault that raised it
-first (it is one alert, with one fingerprint).
+A symptom alert that two faults would both raise (the gateway calling two failing
+services) is one alert, with one fingerprint: it belongs to the fault whose propagation
+actually raised it first in time, whichever fault was generated first. That is the causal
+answer and the only one a grouping can be expected to find: at the moment the alert
+fires, only the earlier fault's failures have reached that service.
 
 The estate is a plain ``{service: [dependencies]}`` mapping: the lab's estate
 (``estate_topology``, read from ``lab.estate``), or a generated layered one
@@ -24,7 +27,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -257,7 +260,8 @@ class _Builder:
         if service:
             labels["service"] = service
         fp = fingerprint(labels)
-        if fp in self.firing:  # already firing because of an earlier cause: the same alert
+        known = self.firing.get(fp)
+        if known is not None and known.at <= at:  # already firing from an earlier cause
             return
         value = float(self.rng.uniform(5, 95))
         summary = template.format(
@@ -267,7 +271,10 @@ class _Builder:
             fp, name, "firing", round(at, 3), service, labels, {"summary": summary}, truth
         )
         self.firing[fp] = alert
-        self.storm.alerts.append(alert)
+        if known is not None:  # this cause's propagation raised it first: it is this one's
+            self.storm.alerts[self.storm.alerts.index(known)] = alert
+        else:
+            self.storm.alerts.append(alert)
 
     def per_pod(self, name, severity, template, service, at, truth, spread=6.0, **extra):
         for pod in self.pods_of(service):
@@ -396,6 +403,11 @@ def generate_storm(topology: Topology, seed: int, shape: StormShape | None = Non
         )
     _flap(b, rng, shape, services)
     _resend(b, rng, shape)
+    owner = {fp: alert.truth for fp, alert in b.firing.items()}
+    storm.alerts = [  # every notification of an alert carries the truth of its first firing
+        a if a.truth == owner[a.fingerprint] else replace(a, truth=owner[a.fingerprint])
+        for a in storm.alerts
+    ]
     storm.alerts.sort(key=lambda a: (a.at, a.fingerprint, a.status))
     return storm
 

@@ -2,13 +2,18 @@
 
 from collections import Counter
 
+import numpy as np
+
 from benchmarks.bench_correlation import alertmanager_group_by, fingerprint_only, score
 from lab.storms import (
+    Storm,
     StormShape,
+    _Builder,
     estate_topology,
     generate_storm,
     history,
     layered_topology,
+    profile,
     reachable,
 )
 
@@ -64,3 +69,20 @@ def test_pairwise_scores_and_baselines_on_a_known_grouping():
     assert lumped["compression"] == 1 - 1 / len(firing)
     assert score(storm, fingerprint_only(storm))["precision"] == 1.0
     assert score(storm, alertmanager_group_by(storm))["recall"] < 1.0
+
+
+def test_an_alert_two_faults_raise_belongs_to_the_one_that_raised_it_first():
+    storm = Storm(seed=0, shape=StormShape(), topology={})
+    builder = _Builder(storm, np.random.default_rng(0), profile({}, 0))
+    builder.fire("HighErrorRate", "critical", "{s}", "gateway", 20.0, "fault-0:cart")
+    builder.fire("HighErrorRate", "critical", "{s}", "gateway", 12.0, "fault-1:auth")
+    builder.fire("HighErrorRate", "critical", "{s}", "gateway", 30.0, "fault-2:search")
+    assert [(a.at, a.truth) for a in storm.alerts] == [(12.0, "fault-1:auth")]
+
+
+def test_every_notification_of_an_alert_has_one_truth():
+    storm = generate_storm(SHOP, 12, StormShape(faults=5, overlap_s=15, flapping=12))
+    truths: dict[str, set[str]] = {}
+    for alert in storm.alerts:
+        truths.setdefault(alert.fingerprint, set()).add(alert.truth)
+    assert all(len(t) == 1 for t in truths.values())
