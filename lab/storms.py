@@ -8,10 +8,12 @@ unrelated services, flapping alerts (fire, resolve, fire) and re-sent notificati
 alerts already firing. Every notification carries the id of the fault (or noise event)
 that caused it, so a grouping can be scored. Everything is deterministic from a seed.
 
-Concurrent faults are independent: no fault's root depends, even indirectly, on another
-one's. When two faults sit on one dependency chain the upstream one's alerts are also
-symptoms of the downstream one and no one, human or engine, can tell whose they are; the
-blast radii still overlap on shared callers (the gateway), which is the interesting case.
+Concurrent faults are independent: no fault's root (nor a shared resource's member
+service) is another one's or depends, even indirectly, on another one's; two faults on one
+service at once could not be told apart by anyone. When two faults sit on one dependency
+chain the upstream one's alerts are also symptoms of the downstream one and no one, human
+or engine, can tell whose they are; the blast radii still overlap on shared callers (the
+gateway), which is the interesting case.
 A symptom alert that two faults would both raise (the gateway calling two failing
 services) is one alert, with one fingerprint: it belongs to the fault whose propagation
 actually raised it first in time, whichever fault was generated first. That is the causal
@@ -350,20 +352,29 @@ def generate_storm(topology: Topology, seed: int, shape: StormShape | None = Non
     below = {service: reachable(topology, service) for service in services}
 
     def independent(candidate: str, chosen: list[str]) -> bool:
-        return all(candidate not in below[c] and c not in below[candidate] for c in chosen)
+        return all(
+            candidate != c and candidate not in below[c] and c not in below[candidate]
+            for c in chosen
+        )
 
+    # shared resources first, then faults independent of them and of each other
+    shared: list[tuple[str, tuple[str, ...]]] = []
+    taken: list[str] = []
+    for _ in range(shape.infra_faults):
+        options = [c for c in estate.couplings if all(independent(m, taken) for m in c[1])]
+        if not options:
+            break
+        resource, members = options[int(rng.integers(len(options)))]
+        shared.append((resource, members))
+        taken.extend(members)
     roots: list[str] = []
     for service in rng.permutation(services):
-        if len(roots) < shape.faults and independent(str(service), roots):
+        if len(roots) < shape.faults and independent(str(service), taken + roots):
             roots.append(str(service))
     for i, root in enumerate(roots):
         kind = str(rng.choice(["crashloop", "memory", "deploy"]))
         _fault(b, f"fault-{i}:{root}", [root], next(starts), kind, {})
-    for i in range(shape.infra_faults):
-        options = [c for c in estate.couplings if all(independent(m, roots) for m in c[1])]
-        options = options or list(estate.couplings)
-        resource, members = options[int(rng.integers(len(options)))]
-        roots.extend(members)
+    for i, (resource, members) in enumerate(shared):
         _fault(
             b,
             f"infra-{i}:{resource}",
@@ -372,6 +383,8 @@ def generate_storm(topology: Topology, seed: int, shape: StormShape | None = Non
             "deploy",
             {"upstream": resource},
         )
+    for _ in range(shape.infra_faults - len(shared)):
+        next(starts)
     for i in range(shape.node_faults):
         node = str(rng.choice(sorted(estate.nodes)))
         at = next(starts)

@@ -86,3 +86,18 @@ def test_every_notification_of_an_alert_has_one_truth():
     for alert in storm.alerts:
         truths.setdefault(alert.fingerprint, set()).add(alert.truth)
     assert all(len(t) == 1 for t in truths.values())
+
+
+def test_shared_resource_faults_stay_independent_of_the_other_faults():
+    for seed in range(6):
+        storm = generate_storm(SHOP, seed, StormShape(faults=4, node_faults=0))
+        roots = {a.truth.split(":")[1] for a in storm.alerts if a.truth.startswith("fault")}
+        members = {
+            a.service
+            for a in storm.alerts
+            if a.truth.startswith("infra") and a.labels.get("upstream") == a.truth.split(":")[1]
+        }
+        for member in members:
+            assert member not in roots
+            assert not (reachable(SHOP, member) & roots)
+            assert not any(member in reachable(SHOP, root) for root in roots)
