@@ -83,9 +83,14 @@ class IncidentFacts:
         return {*self.root_services, *filter(None, [self.origin_service])}
 
     def evidence(self, service: str) -> int:
-        """Distinct alerts on ``service`` (a cause alert counts as plenty); unknown counts
-        are taken as strong."""
-        if service in self.cause_services or not self.service_alerts:
+        """Distinct cause or symptom alerts on ``service`` (a cause alert counts as plenty).
+
+        Counts are unknown only when nothing at all is known of the incident's alerts; an
+        incident holding only housekeeping alerts ('other' kind) has no evidence anywhere,
+        so no symptom follows an edge to it."""
+        if service in self.cause_services:
+            return 1_000
+        if not self.service_alerts and not self.checks:
             return 1_000
         return self.service_alerts.get(service, 0)
 

@@ -243,6 +243,32 @@ def test_lone_noise_alert_on_a_shared_dependency_does_not_swallow_an_outage():
     assert decisions[1].action is Action.OPEN
 
 
+def test_housekeeping_on_a_dependency_does_not_pull_in_a_symptom_above_it():
+    # the demo: DiskSpaceLow on the database opened an incident, then a bad deploy's
+    # HighErrorRate on payments followed the payments → database edge into it
+    stored = IncidentFacts(
+        7,
+        "triggered",
+        T0,
+        T0,
+        services={"payments-db"},
+        alert_names={"DiskSpaceLow"},
+        checks={"DiskSpaceLow@payments-db"},
+        origin_service="payments-db",
+        root_services={"payments-db"},
+        alert_count=1,
+    )
+    decisions = run(
+        [
+            alert(2, "HighErrorRate", "payments", at=20, pod="a"),
+            alert(3, "HighErrorRate", "payments", at=21, pod="b"),
+        ],
+        incidents=[stored],
+    )
+    assert decisions[0].action is Action.OPEN
+    assert decisions[1].incident_id == decisions[0].incident_id
+
+
 def test_symptom_incidents_on_two_branches_merge_when_their_cause_alerts():
     decisions = run(
         [
