@@ -19,7 +19,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Max, Q
 from django.db.models.fields.json import KT
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
@@ -219,7 +219,7 @@ def candidates(
         group.opened_at = min(group.opened_at, received_at)
         group.last_alert_at = max(group.last_alert_at, received_at)
         group.pending_alert_ids.append(fingerprint)
-        _add(group, fingerprint, group_key, name, slug, 1, _kind(name, explicit))
+        _add(group, fingerprint, group_key, name, slug, 1, _kind(name, explicit), received_at)
     return facts
 
 
@@ -244,10 +244,10 @@ def _member_facts(
     checks = (
         members.annotate(explicit=KT("labels__correlation_kind"))
         .values_list("incident_id", "name", "service__slug", "explicit")
-        .annotate(n=Count("pk"))
+        .annotate(n=Count("pk"), seen=Max("received_at"))
     )
-    for incident_id, name, slug, explicit, n in checks:
-        _add(facts[incident_id], None, None, name, slug, n, _kind(name, explicit))
+    for incident_id, name, slug, explicit, n, seen in checks:
+        _add(facts[incident_id], None, None, name, slug, n, _kind(name, explicit), seen)
     # only keys a batch alert or a rule can look up decide anything
     keys = (
         members.filter(Q(group_key__in=group_keys) | Q(group_key__startswith="rule:"))
@@ -278,6 +278,7 @@ def _add(
     slug: str | None,
     count: int = 1,
     kind: str | None = None,
+    seen: datetime | None = None,
 ) -> None:
     """Count member alerts (``count`` of one check) into what correlation knows."""
     kind = kind or _kind(name)
@@ -292,6 +293,8 @@ def _add(
         fact.checks.add(f"{name}@{slug}")
         if kind != "other":
             fact.service_alerts[slug] = fact.service_alerts.get(slug, 0) + count
+            if seen is not None:
+                fact.service_seen[slug] = max(seen, fact.service_seen.get(slug, seen))
         if kind == "cause":
             fact.cause_services.add(slug)
 

@@ -64,6 +64,9 @@ class IncidentFacts:
     service_alerts: dict[str, int] = field(default_factory=dict)  # distinct alerts per service
     cause_services: set[str] = field(default_factory=set)  # services with a cause alert
     checks: set[str] = field(default_factory=set)  # "alertname@service" of its alerts
+    # when each service's latest distinct alert first fired here: symptoms of one failure
+    # reach a caller together, so a caller's next symptom most likely has the same cause
+    service_seen: dict[str, datetime] = field(default_factory=dict)
     alert_count: int = 0
     summaries: set[str] = field(default_factory=set)
     pending_alert_ids: list[IncidentId] = field(default_factory=list)

@@ -364,3 +364,4 @@ def test_candidate_facts_honour_an_explicit_correlation_kind(integrations, servi
     assert facts.service_alerts == {"payments": 1, "checkout": 1}
     assert facts.checks == {"CustomThing@payments", "CustomThing@checkout"}
     assert facts.alert_count == 3
+    assert set(facts.service_seen) == {"payments", "checkout"}

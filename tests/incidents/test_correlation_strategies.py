@@ -287,6 +287,28 @@ def test_symptom_incidents_on_two_branches_merge_when_their_cause_alerts():
     }
 
 
+def test_a_caller_of_two_failing_dependencies_follows_the_named_one_then_timing():
+    at = T0 + timedelta(seconds=10)
+    checkout = IncidentFacts(
+        "a", "triggered", T0, at, services={"checkout", "frontend"}, origin_service="checkout",
+        service_alerts={"checkout": 3, "frontend": 2}, service_seen={"frontend": at},
+    )  # fmt: skip
+    search = IncidentFacts(
+        "b", "triggered", T0, T0, services={"search"}, origin_service="search",
+        service_alerts={"search": 3},
+    )  # fmt: skip
+    decisions = run(
+        [
+            alert(1, "UpstreamTimeouts", "frontend", at=27, upstream="search"),
+            alert(2, "HighLatencyP99", "frontend", at=27.5),
+        ],
+        incidents=[checkout, search],
+    )
+    assert decisions[0].incident_id == "b"
+    assert "names search as the dependency" in decisions[0].reason
+    assert decisions[1].incident_id == "b"
+
+
 def test_equally_near_incidents_are_a_tie_for_the_tie_breakers():
     strategy = TopologyStrategy(Topology(SHOP))
     a = IncidentFacts("a", "triggered", T0, T0, services={"checkout"}, origin_service="checkout")
