@@ -122,10 +122,13 @@ class TopologyStrategy:
 
         Any cause or symptom on a root joins (after stronger links when the root has little
         evidence and the alert adds none); a symptom joins when it is upstream of a root
-        with enough evidence; a symptom or cause on a dependency of the origin joins as
+        with enough evidence; a cause on a dependency of the origin joins as
         the new probable origin while the incident is young and its origin shows only
         symptoms. Other alerts (housekeeping) and causes on services above the origin
-        (their own failure) do not join.
+        (their own failure) do not join. Only a cause alert on a dependency becomes the new
+        origin: a lone symptom there (a slow query, a noisy warning) is as likely its own
+        small problem, and a symptom-only incident it opens is merged later if a cause
+        below both alerts.
         """
         if alert.kind == Kind.OTHER:
             return None
@@ -153,7 +156,7 @@ class TopologyStrategy:
                 hops, root = min((self.topology.hops(service, r) or 0, r) for r in below)
                 plural = "hop" if hops == 1 else "hops"
                 return hops, f"{arrow(service, root)} ({hops} {plural})", None, None
-        if not self.unexplained(incident, alert):
+        if alert.kind != Kind.CAUSE or not self.unexplained(incident, alert):
             return None
         origin = incident.origin_service
         hops = self.topology.hops(origin, service) if origin in self.topology else None

@@ -220,6 +220,19 @@ def test_deeper_cause_becomes_the_probable_origin():
     assert "payments-db may be the cause" in decisions[1].reason
 
 
+def test_a_lone_symptom_below_the_origin_does_not_take_the_incident_over():
+    decisions = run(
+        [
+            alert(1, "HighErrorRate", "checkout"),
+            alert(2, "HighLatencyP99", "payments-db", at=5),  # a slow query of its own
+            alert(3, "DatastoreConnectionsSaturated", "inventory-db", at=8),
+        ]
+    )
+    assert decisions[1].action is Action.OPEN
+    assert decisions[2].incident_id == decisions[0].incident_id
+    assert decisions[2].origin_service == "inventory-db"
+
+
 def test_unrelated_services_and_own_failures_stay_apart():
     decisions = run(
         [
