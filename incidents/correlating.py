@@ -19,7 +19,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Max, Q
 from django.db.models.fields.json import KT
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
@@ -189,34 +189,22 @@ def candidates(
         for inc in incidents
     }
     ids = [pk for pk in facts if isinstance(pk, int)]
-    # per distinct check, not per alert: an incident of 2,000 pod alerts is a few rows
-    checks = (
-        Alert.objects.filter(incident_id__in=ids)
-        .values_list("incident_id", "name", "service__slug", "group_key")
-        .annotate(n=Count("pk"))
-    )
-    for incident_id, name, slug, group_key, n in checks:
-        _add(facts[incident_id], None, group_key, name, slug, n)
-    for incident_id, fingerprint in Alert.objects.filter(
-        incident_id__in=ids, integration=integration, fingerprint__in=fingerprints
-    ).values_list("incident_id", "fingerprint"):
-        facts[incident_id].fingerprints.add(fingerprint)
-    texts = (
-        Alert.objects.filter(incident_id__in=ids, service__isnull=True)
-        .values_list("incident_id", KT("annotations__summary"))
-        .distinct()[:500]
-    )
-    for incident_id, summary in texts:  # only text similarity reads them
-        if summary and len(facts[incident_id].summaries) < 20:
-            facts[incident_id].summaries.add(summary)
+    _member_facts(facts, ids, integration, group_keys, fingerprints)
     pending = Alert.objects.filter(
         integration=integration,
         incident__isnull=True,
         status=Alert.Status.FIRING,
         group_key__startswith="rule:",
         last_received_at__gte=now - timedelta(days=1),
-    ).values_list("fingerprint", "group_key", "name", "service__slug", "received_at")
-    for fingerprint, group_key, name, slug, received_at in pending:
+    ).values_list(
+        "fingerprint",
+        "group_key",
+        "name",
+        "service__slug",
+        "received_at",
+        KT("labels__correlation_kind"),
+    )
+    for fingerprint, group_key, name, slug, received_at, explicit in pending:
         key = f"pending:{group_key}"
         group = facts.setdefault(
             key,
@@ -231,23 +219,73 @@ def candidates(
         group.opened_at = min(group.opened_at, received_at)
         group.last_alert_at = max(group.last_alert_at, received_at)
         group.pending_alert_ids.append(fingerprint)
-        _add(group, fingerprint, group_key, name, slug)
+        _add(group, fingerprint, group_key, name, slug, 1, _kind(name, explicit), received_at)
     return facts
+
+
+def _member_facts(
+    facts: dict[Any, IncidentFacts],
+    ids: list[int],
+    integration: Integration,
+    group_keys: set[str],
+    fingerprints: list[str],
+) -> None:
+    """What the strategies know of the candidates' alerts, from aggregates only.
+
+    A webhook's cost must not grow with the size of the incidents it touches: every query
+    here returns one row per distinct check (alertname, service, explicit kind), per group
+    key the batch or a rule can look up, per fingerprint of the batch, or a bounded sample
+    of summaries, never one row per member alert.
+    """
+    if not ids:
+        return
+    members = Alert.objects.filter(incident_id__in=ids)
+    # the kind depends only on the alertname unless the alert carries correlation_kind
+    checks = (
+        members.annotate(explicit=KT("labels__correlation_kind"))
+        .values_list("incident_id", "name", "service__slug", "explicit")
+        .annotate(n=Count("pk"), seen=Max("received_at"))
+    )
+    for incident_id, name, slug, explicit, n, seen in checks:
+        _add(facts[incident_id], None, None, name, slug, n, _kind(name, explicit), seen)
+    # only keys a batch alert or a rule can look up decide anything
+    keys = (
+        members.filter(Q(group_key__in=group_keys) | Q(group_key__startswith="rule:"))
+        .values_list("incident_id", "group_key")
+        .distinct()
+    )
+    for incident_id, group_key in keys:
+        facts[incident_id].group_keys.add(group_key)
+    for incident_id, fingerprint in members.filter(
+        integration=integration, fingerprint__in=fingerprints
+    ).values_list("incident_id", "fingerprint"):
+        facts[incident_id].fingerprints.add(fingerprint)
+    texts = (
+        members.filter(service__isnull=True)
+        .values_list("incident_id", KT("annotations__summary"))
+        .distinct()[:500]
+    )
+    for incident_id, summary in texts:  # only text similarity reads them
+        if summary and len(facts[incident_id].summaries) < 20:
+            facts[incident_id].summaries.add(summary)
 
 
 def _add(
     fact: IncidentFacts,
     fingerprint: str | None,
-    group_key: str,
+    group_key: str | None,
     name: str,
     slug: str | None,
     count: int = 1,
+    kind: str | None = None,
+    seen: datetime | None = None,
 ) -> None:
     """Count member alerts (``count`` of one check) into what correlation knows."""
-    kind = _kind(name)
+    kind = kind or _kind(name)
     if fingerprint:
         fact.fingerprints.add(fingerprint)
-    fact.group_keys.add(group_key)
+    if group_key:
+        fact.group_keys.add(group_key)
     fact.alert_names.add(name)
     fact.alert_count += count
     if slug:
@@ -255,12 +293,16 @@ def _add(
         fact.checks.add(f"{name}@{slug}")
         if kind != "other":
             fact.service_alerts[slug] = fact.service_alerts.get(slug, 0) + count
+            if seen is not None:
+                fact.service_seen[slug] = max(seen, fact.service_seen.get(slug, seen))
         if kind == "cause":
             fact.cause_services.add(slug)
 
 
-def _kind(name: str) -> str:
-    return KINDS.of(AlertFacts(name, name, name, "firing", EPOCH, EPOCH))
+def _kind(name: str, explicit: str | None = None) -> str:
+    """The kind of a check from its name and, when present, its correlation_kind label."""
+    labels = {"correlation_kind": explicit} if explicit else {}
+    return KINDS.of(AlertFacts(name, name, name, "firing", EPOCH, EPOCH, labels=labels))
 
 
 def write_back(pool: dict[Any, IncidentFacts], real_id: dict[Any, int], touched: set[int]) -> None:

@@ -8,44 +8,36 @@ unrelated services, flapping alerts (fire, resolve, fire) and re-sent notificati
 alerts already firing. Every notification carries the id of the fault (or noise event)
 that caused it, so a grouping can be scored. Everything is deterministic from a seed.
 
-Concurrent faults are independent: no fault's root depends, even indirectly, on another
-one's. When two faults sit on one dependency chain the upstream one's alerts are also
-symptoms of the downstream one and no one, human or engine, can tell whose they are; the
-blast radii still overlap on shared callers (the gateway), which is the interesting case.
-A symptom alert that two faults would both raise belongs to the fault that raised it
-first (it is one alert, with one fingerprint).
+Concurrent faults are independent: no fault's root (nor a shared resource's member
+service) is another one's or depends, even indirectly, on another one's; two faults on one
+service at once could not be told apart by anyone. When two faults sit on one dependency
+chain the upstream one's alerts are also symptoms of the downstream one and no one, human
+or engine, can tell whose they are; the blast radii still overlap on shared callers (the
+gateway), which is the interesting case.
+A symptom alert that two faults would both raise (the gateway calling two failing
+services) is one alert, with one fingerprint: it belongs to the fault whose propagation
+actually raised it first in time, whichever fault was generated first. That is the causal
+answer and the only one a grouping can be expected to find: at the moment the alert
+fires, only the earlier fault's failures have reached that service.
 
-The estate is a plain ``{service: [dependencies]}`` mapping: the lab's estate when
-available (``estate_topology``), or a generated layered one (``layered_topology``) so the
-benchmark can vary the shape of the graph.
+The estate is a plain ``{service: [dependencies]}`` mapping: the lab's estate
+(``estate_topology``, read from ``lab.estate``), or a generated layered one
+(``layered_topology``) so the benchmark can vary the shape of the graph.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 
-Topology = Mapping[str, Sequence[str]]
+from lab.estate import load_estate
 
-# The lab's default shop estate as a call graph, used only if lab.estate is unavailable.
-SHOP_FALLBACK: dict[str, list[str]] = {
-    "gateway": ["auth", "cart", "catalog", "checkout", "search"],
-    "auth": ["cache"],
-    "catalog": ["cache", "database"],
-    "search": ["cache", "catalog"],
-    "cart": ["cache", "inventory"],
-    "checkout": ["cart", "inventory", "payments", "queue"],
-    "payments": ["database"],
-    "inventory": ["database"],
-    "notifications": ["queue"],
-    "database": [],
-    "cache": [],
-    "queue": [],
-}
+Topology = Mapping[str, Sequence[str]]
 
 _EDGE = ["gateway", "web", "mobile-bff", "partner-api"]
 _CORE = [
@@ -60,14 +52,10 @@ _DATA = [
 ]  # fmt: skip
 
 
-def estate_topology(seed: int = 7) -> dict[str, list[str]]:
-    """The lab's estate as a dependency mapping (its ``depends_on``), or the fallback copy
-    of the same call graph when the lab's estate module is not installed."""
-    try:
-        from lab.estate import load_estate
-    except ImportError:
-        return {k: list(v) for k, v in SHOP_FALLBACK.items()}
-    return {s.name: list(s.depends_on) for s in load_estate(seed=seed)}
+def estate_topology(seed: int = 7, path: str | Path | None = None) -> dict[str, list[str]]:
+    """The lab's estate (the default shop unless ``path`` names another estate file) as a
+    dependency mapping: storms propagate along the same call graph the lab simulates."""
+    return {s.name: list(s.depends_on) for s in load_estate(path, seed=seed)}
 
 
 def layered_topology(seed: int, services: int = 24) -> dict[str, list[str]]:
@@ -274,7 +262,8 @@ class _Builder:
         if service:
             labels["service"] = service
         fp = fingerprint(labels)
-        if fp in self.firing:  # already firing because of an earlier cause: the same alert
+        known = self.firing.get(fp)
+        if known is not None and known.at <= at:  # already firing from an earlier cause
             return
         value = float(self.rng.uniform(5, 95))
         summary = template.format(
@@ -284,7 +273,10 @@ class _Builder:
             fp, name, "firing", round(at, 3), service, labels, {"summary": summary}, truth
         )
         self.firing[fp] = alert
-        self.storm.alerts.append(alert)
+        if known is not None:  # this cause's propagation raised it first: it is this one's
+            self.storm.alerts[self.storm.alerts.index(known)] = alert
+        else:
+            self.storm.alerts.append(alert)
 
     def per_pod(self, name, severity, template, service, at, truth, spread=6.0, **extra):
         for pod in self.pods_of(service):
@@ -360,20 +352,29 @@ def generate_storm(topology: Topology, seed: int, shape: StormShape | None = Non
     below = {service: reachable(topology, service) for service in services}
 
     def independent(candidate: str, chosen: list[str]) -> bool:
-        return all(candidate not in below[c] and c not in below[candidate] for c in chosen)
+        return all(
+            candidate != c and candidate not in below[c] and c not in below[candidate]
+            for c in chosen
+        )
 
+    # shared resources first, then faults independent of them and of each other
+    shared: list[tuple[str, tuple[str, ...]]] = []
+    taken: list[str] = []
+    for _ in range(shape.infra_faults):
+        options = [c for c in estate.couplings if all(independent(m, taken) for m in c[1])]
+        if not options:
+            break
+        resource, members = options[int(rng.integers(len(options)))]
+        shared.append((resource, members))
+        taken.extend(members)
     roots: list[str] = []
     for service in rng.permutation(services):
-        if len(roots) < shape.faults and independent(str(service), roots):
+        if len(roots) < shape.faults and independent(str(service), taken + roots):
             roots.append(str(service))
     for i, root in enumerate(roots):
         kind = str(rng.choice(["crashloop", "memory", "deploy"]))
         _fault(b, f"fault-{i}:{root}", [root], next(starts), kind, {})
-    for i in range(shape.infra_faults):
-        options = [c for c in estate.couplings if all(independent(m, roots) for m in c[1])]
-        options = options or list(estate.couplings)
-        resource, members = options[int(rng.integers(len(options)))]
-        roots.extend(members)
+    for i, (resource, members) in enumerate(shared):
         _fault(
             b,
             f"infra-{i}:{resource}",
@@ -382,6 +383,8 @@ def generate_storm(topology: Topology, seed: int, shape: StormShape | None = Non
             "deploy",
             {"upstream": resource},
         )
+    for _ in range(shape.infra_faults - len(shared)):
+        next(starts)
     for i in range(shape.node_faults):
         node = str(rng.choice(sorted(estate.nodes)))
         at = next(starts)
@@ -413,6 +416,11 @@ def generate_storm(topology: Topology, seed: int, shape: StormShape | None = Non
         )
     _flap(b, rng, shape, services)
     _resend(b, rng, shape)
+    owner = {fp: alert.truth for fp, alert in b.firing.items()}
+    storm.alerts = [  # every notification of an alert carries the truth of its first firing
+        a if a.truth == owner[a.fingerprint] else replace(a, truth=owner[a.fingerprint])
+        for a in storm.alerts
+    ]
     storm.alerts.sort(key=lambda a: (a.at, a.fingerprint, a.status))
     return storm
 

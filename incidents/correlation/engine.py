@@ -228,6 +228,8 @@ def fold(into: IncidentFacts, other: IncidentFacts) -> None:
     into.alert_count += other.alert_count
     for service, count in other.service_alerts.items():
         into.service_alerts[service] = into.service_alerts.get(service, 0) + count
+    for service, at in other.service_seen.items():
+        into.service_seen[service] = max(at, into.service_seen.get(service, at))
 
 
 def promote(pool: dict, incident: IncidentFacts, group_key: str) -> None:
@@ -259,6 +261,8 @@ def absorb(incident: IncidentFacts, alert: AlertFacts, decision: Decision) -> No
             incident.service_alerts[alert.service] = (
                 incident.service_alerts.get(alert.service, 0) + 1
             )
+            seen = incident.service_seen.get(alert.service, alert.received_at)
+            incident.service_seen[alert.service] = max(seen, alert.received_at)
         if incident.is_pending:
             incident.pending_alert_ids.append(alert.id)
     moved = decision.origin_service and decision.origin_service != incident.origin_service

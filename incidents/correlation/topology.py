@@ -20,6 +20,7 @@ from incidents.correlation.strategies import humanize_delta
 from incidents.correlation.types import Action, AlertFacts, Decision, IncidentFacts
 
 UNRELATED = 1_000
+TOGETHER = timedelta(seconds=30)  # one failure's symptoms reach a caller within this
 
 
 class Topology:
@@ -121,13 +122,24 @@ class TopologyStrategy:
 
         Any cause or symptom on a root joins (after stronger links when the root has little
         evidence and the alert adds none); a symptom joins when it is upstream of a root
-        with enough evidence; a symptom or cause on a dependency of the origin joins as
+        with enough evidence; a cause on a dependency of the origin joins as
         the new probable origin while the incident is young and its origin shows only
         symptoms. Other alerts (housekeeping) and causes on services above the origin
-        (their own failure) do not join.
+        (their own failure) do not join. Only a cause alert on a dependency becomes the new
+        origin: a lone symptom there (a slow query, a noisy warning) is as likely its own
+        small problem, and a symptom-only incident it opens is merged later if a cause
+        below both alerts.
         """
         if alert.kind == Kind.OTHER:
             return None
+        named = alert.labels.get("upstream")
+        if (
+            named
+            and named != service
+            and named in incident.services
+            and self.topology.hops(service, named) is not None
+        ):
+            return -1, f"{service} names {named} as the dependency it is failing on", None, None
         roots = {r for r in incident.roots() or incident.services if r in self.topology}
         if service in roots:
             strong = alert.kind == Kind.CAUSE or incident.evidence(service) >= self.min_root_alerts
@@ -144,7 +156,7 @@ class TopologyStrategy:
                 hops, root = min((self.topology.hops(service, r) or 0, r) for r in below)
                 plural = "hop" if hops == 1 else "hops"
                 return hops, f"{arrow(service, root)} ({hops} {plural})", None, None
-        if not self.unexplained(incident, alert):
+        if alert.kind != Kind.CAUSE or not self.unexplained(incident, alert):
             return None
         origin = incident.origin_service
         hops = self.topology.hops(origin, service) if origin in self.topology else None
@@ -178,12 +190,25 @@ class TopologyStrategy:
                 continue
             found = self.relate(service, alert, incident)
             if found is not None:
-                ranked.append((found[0], -incident.last_alert_at.timestamp(), incident, found))
+                seen = incident.service_seen.get(service)
+                recency = (
+                    -seen.timestamp()
+                    if seen and (alert.received_at - seen).total_seconds() <= 60
+                    else 0.0
+                )
+                ranked.append(
+                    (found[0], recency, -incident.last_alert_at.timestamp(), incident, found)
+                )
         if not ranked:
             return self.adopt(alert, incidents) if alert.kind == Kind.CAUSE else None
-        ranked.sort(key=lambda item: item[:2])
-        best, _, target, (_, why, new_origin, new_root) = ranked[0]
-        ties = tuple(item[2].id for item in ranked[1:] if item[0] == best)
+        # equally near: the incident whose symptoms reached this service last is the one
+        # this alert most likely comes from (one failure's symptoms reach a caller
+        # together); only incidents not seen on it at all are left to the tie-breakers
+        ranked.sort(key=lambda item: item[:3])
+        best, recency, _, target, (_, why, new_origin, new_root) = ranked[0]
+        ties = tuple(
+            item[3].id for item in ranked[1:] if item[0] == best and item[1] == recency == 0.0
+        )
         origin = new_origin or target.origin_service
         since = humanize_delta(alert.received_at - target.opened_at)
         origin_note = f"; probable origin {origin}" if origin else ""

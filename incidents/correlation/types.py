@@ -64,6 +64,9 @@ class IncidentFacts:
     service_alerts: dict[str, int] = field(default_factory=dict)  # distinct alerts per service
     cause_services: set[str] = field(default_factory=set)  # services with a cause alert
     checks: set[str] = field(default_factory=set)  # "alertname@service" of its alerts
+    # when each service's latest distinct alert first fired here: symptoms of one failure
+    # reach a caller together, so a caller's next symptom most likely has the same cause
+    service_seen: dict[str, datetime] = field(default_factory=dict)
     alert_count: int = 0
     summaries: set[str] = field(default_factory=set)
     pending_alert_ids: list[IncidentId] = field(default_factory=list)
@@ -83,9 +86,14 @@ class IncidentFacts:
         return {*self.root_services, *filter(None, [self.origin_service])}
 
     def evidence(self, service: str) -> int:
-        """Distinct alerts on ``service`` (a cause alert counts as plenty); unknown counts
-        are taken as strong."""
-        if service in self.cause_services or not self.service_alerts:
+        """Distinct cause or symptom alerts on ``service`` (a cause alert counts as plenty).
+
+        Counts are unknown only when nothing at all is known of the incident's alerts; an
+        incident holding only housekeeping alerts ('other' kind) has no evidence anywhere,
+        so no symptom follows an edge to it."""
+        if service in self.cause_services:
+            return 1_000
+        if not self.service_alerts and not self.checks:
             return 1_000
         return self.service_alerts.get(service, 0)
 

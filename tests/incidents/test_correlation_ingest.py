@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from incidents import correlating
@@ -296,3 +297,71 @@ def test_concurrent_webhooks_open_exactly_one_incident(shape, integrations, post
     assert statuses == [200] * workers
     assert Incident.objects.count() == 1
     assert Alert.objects.filter(incident__isnull=False).count() == workers
+
+
+def _measured_webhook(am, post_webhook, size: int) -> tuple[int, int]:
+    """Open an incident of ``size`` alerts, then post one more alert for it; return the
+    queries run and the rows they returned for that one webhook."""
+    Incident.objects.all().delete()
+    Alert.objects.all().delete()
+    members = [
+        am_alert("HighErrorRate", "payments", pod=f"p{i}", fingerprint=f"{size}-{i}")
+        for i in range(size)
+    ]
+    members[0]["labels"]["correlation_kind"] = "cause"
+    for start in range(0, size, 10):  # notification groups of ten, as Alertmanager sends
+        post_webhook(am, am_payload(members[start : start + 10], f"storm-{size}-{start}"))
+    assert Incident.objects.get().alert_count == size
+    rows = [0]
+
+    def count_rows(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if sql.lstrip().upper().startswith("SELECT"):
+            rows[0] += max(context["cursor"].rowcount, 0)
+        return result
+
+    new = am_alert("HighErrorRate", "payments", pod="new", fingerprint=f"{size}-new")
+    with CaptureQueriesContext(connection) as queries, connection.execute_wrapper(count_rows):
+        response = post_webhook(am, am_payload([new], "another-group"))
+    assert response.status_code in (200, 202)
+    assert Incident.objects.get().alert_count == size + 1
+    return len(queries), rows[0]
+
+
+def test_webhook_cost_does_not_grow_with_the_size_of_the_incident_it_joins(
+    integrations, services, post_webhook, monkeypatch
+):
+    # server-side cursors report no row count: read everything client-side to count it
+    monkeypatch.setitem(connection.settings_dict, "DISABLE_SERVER_SIDE_CURSORS", True)
+    am = integrations["alertmanager"]
+    small = _measured_webhook(am, post_webhook, 10)
+    large = _measured_webhook(am, post_webhook, 500)
+    assert large == small
+
+
+def test_candidate_facts_honour_an_explicit_correlation_kind(integrations, services, post_webhook):
+    am = integrations["alertmanager"]
+    post_webhook(
+        am,
+        am_payload(
+            [
+                am_alert(
+                    "CustomThing", "payments", pod="a", fingerprint="a", correlation_kind="cause"
+                ),
+                am_alert("CustomThing", "payments", pod="b", fingerprint="b"),
+                am_alert(
+                    "CustomThing", "checkout", pod="c", fingerprint="c", correlation_kind="symptom"
+                ),
+            ],
+            "g1",
+        ),
+    )
+    incident = Incident.objects.get()
+    facts = correlating.candidates(am, {"nothing"}, [], timezone.now(), timedelta(minutes=10))[
+        incident.pk
+    ]
+    assert facts.cause_services == {"payments"}
+    assert facts.service_alerts == {"payments": 1, "checkout": 1}
+    assert facts.checks == {"CustomThing@payments", "CustomThing@checkout"}
+    assert facts.alert_count == 3
+    assert set(facts.service_seen) == {"payments", "checkout"}

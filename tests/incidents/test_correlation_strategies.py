@@ -220,6 +220,19 @@ def test_deeper_cause_becomes_the_probable_origin():
     assert "payments-db may be the cause" in decisions[1].reason
 
 
+def test_a_lone_symptom_below_the_origin_does_not_take_the_incident_over():
+    decisions = run(
+        [
+            alert(1, "HighErrorRate", "checkout"),
+            alert(2, "HighLatencyP99", "payments-db", at=5),  # a slow query of its own
+            alert(3, "DatastoreConnectionsSaturated", "inventory-db", at=8),
+        ]
+    )
+    assert decisions[1].action is Action.OPEN
+    assert decisions[2].incident_id == decisions[0].incident_id
+    assert decisions[2].origin_service == "inventory-db"
+
+
 def test_unrelated_services_and_own_failures_stay_apart():
     decisions = run(
         [
@@ -243,6 +256,32 @@ def test_lone_noise_alert_on_a_shared_dependency_does_not_swallow_an_outage():
     assert decisions[1].action is Action.OPEN
 
 
+def test_housekeeping_on_a_dependency_does_not_pull_in_a_symptom_above_it():
+    # the demo: DiskSpaceLow on the database opened an incident, then a bad deploy's
+    # HighErrorRate on payments followed the payments → database edge into it
+    stored = IncidentFacts(
+        7,
+        "triggered",
+        T0,
+        T0,
+        services={"payments-db"},
+        alert_names={"DiskSpaceLow"},
+        checks={"DiskSpaceLow@payments-db"},
+        origin_service="payments-db",
+        root_services={"payments-db"},
+        alert_count=1,
+    )
+    decisions = run(
+        [
+            alert(2, "HighErrorRate", "payments", at=20, pod="a"),
+            alert(3, "HighErrorRate", "payments", at=21, pod="b"),
+        ],
+        incidents=[stored],
+    )
+    assert decisions[0].action is Action.OPEN
+    assert decisions[1].incident_id == decisions[0].incident_id
+
+
 def test_symptom_incidents_on_two_branches_merge_when_their_cause_alerts():
     decisions = run(
         [
@@ -259,6 +298,28 @@ def test_symptom_incidents_on_two_branches_merge_when_their_cause_alerts():
         decisions[0].incident_id,
         decisions[1].incident_id,
     }
+
+
+def test_a_caller_of_two_failing_dependencies_follows_the_named_one_then_timing():
+    at = T0 + timedelta(seconds=10)
+    checkout = IncidentFacts(
+        "a", "triggered", T0, at, services={"checkout", "frontend"}, origin_service="checkout",
+        service_alerts={"checkout": 3, "frontend": 2}, service_seen={"frontend": at},
+    )  # fmt: skip
+    search = IncidentFacts(
+        "b", "triggered", T0, T0, services={"search"}, origin_service="search",
+        service_alerts={"search": 3},
+    )  # fmt: skip
+    decisions = run(
+        [
+            alert(1, "UpstreamTimeouts", "frontend", at=27, upstream="search"),
+            alert(2, "HighLatencyP99", "frontend", at=27.5),
+        ],
+        incidents=[checkout, search],
+    )
+    assert decisions[0].incident_id == "b"
+    assert "names search as the dependency" in decisions[0].reason
+    assert decisions[1].incident_id == "b"
 
 
 def test_equally_near_incidents_are_a_tie_for_the_tie_breakers():
