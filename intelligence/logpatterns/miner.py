@@ -1,0 +1,393 @@
+"""Streaming, online log template miner.
+
+How it differs from Drain:
+
+* Variables are masked token-wise with one generic rule set first (``masking.py``), so most
+  lines resolve through one dictionary look-up on their masked token sequence, not a tree walk.
+* Lines whose masked tokens are identical are one template; no similarity threshold is ever
+  applied to the constant words, so templates that differ in a single enum word (``from NEW
+  to UNASSIGNED`` vs ``from RUNNING to SUCCEEDED``) stay apart.
+* A word position becomes a parameter only when evidence says so: templates of the same
+  length that agree everywhere except one position are indexed together, and once that
+  position has taken ``min_distinct`` different values (more for upper-case enum constants)
+  they merge into one template with a ``<*>`` slot there. Merges cascade, so a template can
+  grow several word slots.
+* Template ids are content hashes (stable across runs); merged ids are kept as aliases.
+* State round-trips through plain JSON-able dicts and is bounded: the least recently seen
+  templates are evicted when ``max_templates`` is exceeded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .masking import WILDCARD, Masker, tokenize
+
+# Values that look like code (Capitalised, UPPER_CASE, camelCase, dotted.names) are event
+# words or enum constants far more often than parameters, so they need more evidence.
+_CODE_WORD = re.compile(r"^[A-Z]|[a-z][A-Z]|[A-Za-z][._][A-Za-z]")
+_STRIP = re.compile(r"^[^\w<]+|[^\w>]+$")
+_EDGE = re.compile(r"[^A-Za-z0-9]")
+STATE_VERSION = 1
+
+
+@dataclass
+class MinerConfig:
+    """One configuration for every log source (no per-source knobs)."""
+
+    min_distinct: int = 3
+    min_distinct_code: int = 8
+    min_constant_share: float = 0.34
+    max_templates: int = 20_000
+    max_leaves: int = 200_000
+    max_buckets: int = 500_000
+
+
+@dataclass
+class Template:
+    """A mined template: tokens (``<*>`` marks parameter slots) and usage counters."""
+
+    id: str
+    tokens: list[str]
+    general: list[bool]
+    prefix: list[str]
+    suffix: list[str]
+    count: int = 0
+    first_seen: int = 0
+    last_seen: int = 0
+
+    @property
+    def text(self) -> str:
+        """The template as text; generalised slots keep their shared punctuation."""
+        out = []
+        for tok, gen, pre, suf in zip(
+            self.tokens, self.general, self.prefix, self.suffix, strict=True
+        ):
+            out.append(f"{pre}{WILDCARD}{suf}" if gen else tok)
+        return " ".join(out)
+
+    def matches(self, key: tuple[str, ...]) -> bool:
+        """True when ``key`` (masked tokens of equal length) fits this template."""
+        for tok, gen, k in zip(self.tokens, self.general, key, strict=True):
+            if not gen and tok != k:
+                return False
+        return True
+
+    def specificity(self) -> int:
+        return len(self.general) - sum(self.general)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "tokens": self.tokens,
+            "general": self.general,
+            "prefix": self.prefix,
+            "suffix": self.suffix,
+            "count": self.count,
+            "first_seen": self.first_seen,
+            "last_seen": self.last_seen,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Template:
+        return cls(
+            id=d["id"],
+            tokens=list(d["tokens"]),
+            general=[bool(g) for g in d["general"]],
+            prefix=list(d["prefix"]),
+            suffix=list(d["suffix"]),
+            count=int(d["count"]),
+            first_seen=int(d["first_seen"]),
+            last_seen=int(d["last_seen"]),
+        )
+
+
+@dataclass(frozen=True)
+class Match:
+    """Result of adding one line: its template id and the raw tokens it was cut into."""
+
+    template_id: str
+    tokens: list[str] = field(repr=False)
+    is_new: bool
+
+
+def _common_prefix(a: str, b: str) -> str:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return a[:n]
+
+
+def _common_suffix(a: str, b: str) -> str:
+    return _common_prefix(a[::-1], b[::-1])[::-1]
+
+
+def _edge_prefix(s: str) -> str:
+    """Cut a shared prefix back to its last punctuation so no word is split."""
+    ends = [m.end() for m in _EDGE.finditer(s)]
+    return s[: ends[-1]] if ends else ""
+
+
+def _edge_suffix(s: str) -> str:
+    m = _EDGE.search(s)
+    return s[m.start() :] if m else ""
+
+
+class TemplateMiner:
+    """Online template miner; feed it messages with ``add`` and read ``templates``."""
+
+    def __init__(self, config: MinerConfig | None = None) -> None:
+        self.config = config or MinerConfig()
+        self.masker = Masker()
+        self.templates: dict[str, Template] = {}
+        self.aliases: dict[str, str] = {}
+        self._leaves: dict[tuple[str, ...], str] = {}
+        self._by_len: dict[int, set[str]] = {}
+        # (length, position, other tokens) -> value at position -> template id
+        self._buckets: dict[tuple[int, int, tuple[str, ...]], dict[str, str]] = {}
+        self._tick = 0
+
+    # ------------------------------------------------------------------ mining
+    def add(self, content: str) -> Match:
+        """Mine one message and return its (current) template id."""
+        self._tick += 1
+        tokens = tokenize(content)
+        key = tuple(self.masker.mask(tokens))
+        tid = self._leaves.get(key)
+        if tid is not None:
+            tid = self.resolve(tid)
+            tpl = self.templates.get(tid)
+            if tpl is not None:
+                tpl.count += 1
+                tpl.last_seen = self._tick
+                return Match(tid, tokens, False)
+        tid, is_new = self._place(key)
+        if len(self._leaves) >= self.config.max_leaves:
+            self._leaves.clear()
+        self._leaves[key] = tid
+        tpl = self.templates[tid]
+        tpl.count += 1
+        tpl.last_seen = self._tick
+        return Match(tid, tokens, is_new)
+
+    def add_many(self, contents: Iterable[str]) -> list[str]:
+        """Mine messages in order; return the template id each got when it arrived."""
+        return [self.add(c).template_id for c in contents]
+
+    def resolve(self, tid: str) -> str:
+        """Follow merge aliases to the live template id (path-compressed)."""
+        root = tid
+        while root in self.aliases:
+            root = self.aliases[root]
+        while tid != root:
+            nxt = self.aliases[tid]
+            self.aliases[tid] = root
+            tid = nxt
+        return root
+
+    def template_of(self, tid: str) -> Template | None:
+        """The live template for an id, following merges."""
+        return self.templates.get(self.resolve(tid))
+
+    def match(self, content: str) -> Template | None:
+        """Find the template of a message without learning from it."""
+        key = tuple(self.masker.mask(tokenize(content)))
+        tid = self._leaves.get(key)
+        if tid is not None:
+            tpl = self.templates.get(self.resolve(tid))
+            if tpl is not None:
+                return tpl
+        return self._best_fit(key)
+
+    def _best_fit(self, key: tuple[str, ...]) -> Template | None:
+        best: Template | None = None
+        for tid in self._by_len.get(len(key), ()):
+            tpl = self.templates[tid]
+            if tpl.matches(key) and (best is None or tpl.specificity() > best.specificity()):
+                best = tpl
+        return best
+
+    def _place(self, key: tuple[str, ...]) -> tuple[str, bool]:
+        best = self._best_fit(key)
+        if best is not None:
+            self._absorb(best, key)
+            return best.id, False
+        tpl = self._new_template(key)
+        merged = self._register(tpl.id)
+        return merged, merged == tpl.id
+
+    def _new_template(self, key: tuple[str, ...]) -> Template:
+        text = " ".join(key)
+        base = hashlib.blake2b(text.encode(), digest_size=6).hexdigest()
+        tid, n = base, 1
+        while tid in self.templates or tid in self.aliases:
+            tid = f"{base}-{n}"
+            n += 1
+        tpl = Template(
+            id=tid,
+            tokens=list(key),
+            general=[False] * len(key),
+            prefix=[""] * len(key),
+            suffix=[""] * len(key),
+            first_seen=self._tick,
+            last_seen=self._tick,
+        )
+        self.templates[tid] = tpl
+        self._by_len.setdefault(len(key), set()).add(tid)
+        if len(self.templates) > self.config.max_templates:
+            self._evict()
+        return tpl
+
+    @staticmethod
+    def _absorb(tpl: Template, key: tuple[str, ...]) -> None:
+        """Widen the shared punctuation of generalised slots with a new member."""
+        for i, gen in enumerate(tpl.general):
+            if gen:
+                tpl.prefix[i] = _edge_prefix(_common_prefix(tpl.prefix[i], key[i]))
+                tpl.suffix[i] = _edge_suffix(_common_suffix(tpl.suffix[i], key[i]))
+
+    def _bucket_keys(self, tpl: Template) -> list[tuple[tuple[int, int, tuple[str, ...]], str]]:
+        norm = [WILDCARD if g else t for t, g in zip(tpl.tokens, tpl.general, strict=True)]
+        n = len(norm)
+        out = []
+        for i in range(n):
+            if tpl.general[i] or norm[i] == WILDCARD:
+                continue
+            out.append(((n, i, (*norm[:i], *norm[i + 1 :])), norm[i]))
+        return out
+
+    def _register(self, tid: str) -> str:
+        """Index a template by each of its constant positions; merge when a slot emerges."""
+        work = [tid]
+        result = tid
+        while work:
+            cur = self.resolve(work.pop())
+            tpl = self.templates.get(cur)
+            if tpl is None:
+                continue
+            for bkey, value in self._bucket_keys(tpl):
+                bucket = self._buckets.get(bkey)
+                if bucket is None:
+                    if len(self._buckets) >= self.config.max_buckets:
+                        self._buckets.clear()
+                    bucket = self._buckets[bkey] = {}
+                bucket[value] = cur
+                if self._is_slot(bucket, bkey[1]):
+                    root = self._merge(bkey[1], bucket)
+                    bucket.clear()
+                    bucket["\0merged"] = root
+                    work.append(root)
+                    if self.resolve(result) == root:
+                        result = root
+                    break
+        return self.resolve(result)
+
+    def _is_slot(self, bucket: dict[str, str], pos: int) -> bool:
+        """Decide whether the values seen at ``pos`` make it a parameter slot."""
+        if "\0merged" in bucket:
+            return False
+        live = {self.resolve(t) for t in bucket.values()}
+        live = {t for t in live if t in self.templates}
+        if len(live) < 2:
+            return False
+        tpl = self.templates[next(iter(live))]
+        constants = sum(
+            1
+            for i, (t, g) in enumerate(zip(tpl.tokens, tpl.general, strict=True))
+            if i != pos and not g and t != WILDCARD
+        )
+        if constants < max(1, self.config.min_constant_share * len(tpl.tokens)):
+            return False
+        values = list(bucket)
+        # "()" next to "(<*>)": the same shape with an empty value, so it is a slot.
+        bare = {v.replace(WILDCARD, "") for v in values if WILDCARD in v}
+        if any(v in bare for v in values if WILDCARD not in v):
+            return True
+        if len(live) < self.config.min_distinct:
+            return False
+        code = sum(1 for v in values if _CODE_WORD.search(_STRIP.sub("", v)))
+        if code * 2 >= len(values):
+            return len(live) >= self.config.min_distinct_code
+        return True
+
+    def _merge(self, pos: int, bucket: dict[str, str]) -> str:
+        """Merge the templates of a bucket into the most used one, with a slot at ``pos``."""
+        live = [
+            self.templates[t]
+            for t in {self.resolve(t) for t in bucket.values()}
+            if t in self.templates
+        ]
+        live.sort(key=lambda t: (-t.count, t.first_seen, t.id))
+        root = live[0]
+        values = [t.tokens[pos] for t in live]
+        pre, suf = values[0], values[0]
+        for v in values[1:]:
+            pre = _common_prefix(pre, v)
+            suf = _common_prefix(suf[::-1], v[::-1])[::-1]
+        root.general[pos] = True
+        root.prefix[pos] = _edge_prefix(pre)
+        root.suffix[pos] = _edge_suffix(suf)
+        for other in live[1:]:
+            for i, gen in enumerate(other.general):
+                if gen and not root.general[i]:
+                    root.general[i] = True
+                    root.prefix[i], root.suffix[i] = other.prefix[i], other.suffix[i]
+                elif gen:
+                    root.prefix[i] = _edge_prefix(_common_prefix(root.prefix[i], other.prefix[i]))
+                    root.suffix[i] = _edge_suffix(
+                        _common_prefix(root.suffix[i][::-1], other.suffix[i][::-1])[::-1]
+                    )
+            root.count += other.count
+            root.first_seen = min(root.first_seen, other.first_seen)
+            root.last_seen = max(root.last_seen, other.last_seen)
+            self.aliases[other.id] = root.id
+            del self.templates[other.id]
+            self._by_len[len(other.tokens)].discard(other.id)
+        return root.id
+
+    def _evict(self) -> None:
+        """Drop the least recently seen tenth of templates (LRU in batches)."""
+        keep = int(self.config.max_templates * 0.9)
+        order = sorted(self.templates.values(), key=lambda t: t.last_seen)
+        for tpl in order[: len(order) - keep]:
+            del self.templates[tpl.id]
+            self._by_len[len(tpl.tokens)].discard(tpl.id)
+        live = set(self.templates)
+        self.aliases = {a: r for a, r in self.aliases.items() if self.resolve(r) in live}
+        self._leaves = {k: v for k, v in self._leaves.items() if self.resolve(v) in live}
+        self._buckets.clear()
+        for tid in list(self.templates):
+            self._register(tid)
+
+    # ------------------------------------------------------------- persistence
+    def to_state(self) -> dict[str, Any]:
+        """Plain JSON-able state: templates and aliases (indexes are rebuilt on load)."""
+        return {
+            "version": STATE_VERSION,
+            "tick": self._tick,
+            "config": self.config.__dict__.copy(),
+            "templates": [t.to_dict() for t in self.templates.values()],
+            "aliases": dict(self.aliases),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> TemplateMiner:
+        """Rebuild a miner from ``to_state`` output."""
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"unsupported miner state version {state.get('version')!r}")
+        miner = cls(MinerConfig(**state.get("config", {})))
+        miner._tick = int(state.get("tick", 0))
+        for d in state["templates"]:
+            tpl = Template.from_dict(d)
+            miner.templates[tpl.id] = tpl
+            miner._by_len.setdefault(len(tpl.tokens), set()).add(tpl.id)
+        miner.aliases = dict(state.get("aliases", {}))
+        for tid in list(miner.templates):
+            miner._register(tid)
+        return miner
