@@ -103,9 +103,9 @@ def bench_system(
 def render(rows: list[Row], tools: list[str]) -> str:
     systems = list(dict.fromkeys(r.system for r in rows))
     cell = {(r.system, r.tool): r for r in rows}
-    head = "| system | " + " | ".join(
-        f"{t} GA | {t} FGA | {t} PA | {t} lines/s" for t in tools
-    ) + " |"
+    head = (
+        "| system | " + " | ".join(f"{t} GA | {t} FGA | {t} PA | {t} lines/s" for t in tools) + " |"
+    )
     sep = "|---|" + "---:|" * (4 * len(tools))
     out = [head, sep]
     avgs: dict[str, list[float]] = {t: [0.0, 0.0, 0.0, 0.0] for t in tools}
@@ -182,7 +182,12 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "logs.json").write_text(
         json.dumps(
             [
-                {"system": r.system, "tool": r.tool, **r.scores.as_dict(), "lines_per_s": r.lines_per_s}
+                {
+                    "system": r.system,
+                    "tool": r.tool,
+                    **r.scores.as_dict(),
+                    "lines_per_s": r.lines_per_s,
+                }
                 for r in rows
             ],
             indent=2,

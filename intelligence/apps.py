@@ -2,5 +2,5 @@ from django.apps import AppConfig
 
 
 class IntelligenceConfig(AppConfig):
-    default_auto_field = 'django.db.models.BigAutoField'
-    name = 'intelligence'
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "intelligence"

@@ -23,6 +23,8 @@ _TIMESTAMP = re.compile(
 # A human-readable size ("23.4 KB", "512.0 B") picks its unit by magnitude, so the unit is
 # part of the value; integer sizes keep their fixed unit ("2048 MB").
 _SIZE = re.compile(r"(?<![\w.])\d+\.\d+ ?(?:[KMGTPE]i?B|B)\b")
+_HMS_HINT = re.compile(r"\d:\d\d:\d\d")
+_SIZE_HINT = re.compile(r"\d ?[KMGTPEi]*B\b")
 # An HTTP request line: the target and protocol version are one value.
 _REQUEST = re.compile(r"\b(GET|POST|PUT|DELETE|HEAD|PATCH|OPTIONS|CONNECT) \S+ HTTP/\d(?:\.\d)?")
 # Host names: dotted labels ending in a common top-level domain (Java class names do not).
@@ -39,12 +41,24 @@ _VARIABLE = re.compile(
     r"|(?P<host>(?<![\w.\-])[A-Za-z0-9][\w\-]*(?:\.[\w\-]+)*\.(?i:" + _TLD + r")(?![\w.\-]))"
     r"|(?P<node>(?<![\w.\-])[A-Za-z]+(?:-[A-Za-z]+)+-\d[\w.\-]*(?::\d+)?(?:/[\d.:]+)?(?![\w]))"
     r"|(?P<id>(?<![A-Za-z0-9])[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z][A-Za-z0-9]*)*_-?\d\w*(?:[.\-]\w+)*)"
+    r"|(?P<version>(?<![A-Za-z0-9])[vV]\d+(?:\.\d+)+\w*)"
     r"|(?P<hex>(?<![A-Za-z0-9])0[xX][0-9a-fA-F]+)"
     r"|(?P<hexword>(?<![\w])(?=[0-9a-fA-F]*[0-9])(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}(?![\w]))"
     r"|(?P<num>(?:^/)?(?<![A-Za-z0-9])[-+]?\d\w*(?:[.\-]\w+)*)"
 )
 # Variables glued by these separators are one value (an endpoint "ip:port", a list "a,b").
 _GLUED = re.compile(r"<\*>(?:[:.,_\-@]+<\*>)+")
+
+
+_DIGITS_TO_ZERO = str.maketrans("123456789", "000000000")
+_PER_TOKEN = "\0per-token"
+
+
+def _mask_text(token: str) -> str:
+    masked = _VARIABLE.sub(WILDCARD, token)
+    if WILDCARD in masked:
+        masked = _GLUED.sub(WILDCARD, masked)
+    return masked
 
 
 class Masker:
@@ -56,6 +70,7 @@ class Masker:
 
     def __init__(self, cache_size: int = 200_000) -> None:
         self._cache: dict[str, str] = {}
+        self._shapes: dict[str, str] = {}
         self._cache_size = cache_size
 
     def mask_token(self, token: str) -> str:
@@ -63,9 +78,26 @@ class Masker:
         cached = self._cache.get(token)
         if cached is not None:
             return cached
-        masked = _VARIABLE.sub(WILDCARD, token)
-        if "<*>" in masked:
-            masked = _GLUED.sub(WILDCARD, masked)
+        if token.isdigit():
+            masked = WILDCARD
+        elif token.isalpha():
+            masked = token
+        else:
+            # Every rule treats all digits alike, so tokens of one digit shape mask alike:
+            # "blk_-69..." and "blk_-12..." share one regex pass.
+            shape = token.translate(_DIGITS_TO_ZERO)
+            masked = self._shapes.get(shape)
+            if masked is None:
+                masked = _mask_text(shape)
+                if "0" in masked:
+                    masked = _PER_TOKEN  # a digit stays visible: the real digits matter
+                if len(self._shapes) >= self._cache_size:
+                    self._shapes.clear()
+                self._shapes[shape] = masked
+            if masked is _PER_TOKEN:
+                masked = _mask_text(token)
+            elif WILDCARD not in masked:
+                masked = token
         if len(self._cache) >= self._cache_size:
             self._cache.clear()
         self._cache[token] = masked
@@ -74,18 +106,15 @@ class Masker:
     def mask(self, tokens: list[str]) -> list[str]:
         """Mask a tokenised message."""
         get = self._cache.get
-        out = []
-        for t in tokens:
-            m = get(t)
-            out.append(m if m is not None else self.mask_token(t))
-        return out
+        slow = self.mask_token
+        return [get(t) or slow(t) for t in tokens]
 
 
 def tokenize(content: str) -> list[str]:
-    """Split a message on whitespace after folding multi-token timestamps into one token."""
-    if ":" in content:
+    """Split a message on whitespace after folding multi-token values into one token."""
+    if ":" in content and _HMS_HINT.search(content):
         content = _TIMESTAMP.sub(WILDCARD, content)
-    if "B" in content:
+    if "B" in content and _SIZE_HINT.search(content):
         content = _SIZE.sub(WILDCARD, content)
     if "HTTP/" in content:
         content = _REQUEST.sub(r"\1 <*>", content)

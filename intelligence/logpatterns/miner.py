@@ -22,8 +22,8 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from .masking import WILDCARD, Masker, tokenize
 
@@ -106,12 +106,11 @@ class Template:
         )
 
 
-@dataclass(frozen=True)
-class Match:
+class Match(NamedTuple):
     """Result of adding one line: its template id and the raw tokens it was cut into."""
 
     template_id: str
-    tokens: list[str] = field(repr=False)
+    tokens: list[str]
     is_new: bool
 
 

@@ -59,6 +59,4 @@ class Command(BaseCommand):
             write_prediction(rows, self.stdout)
         if opts["save_state"]:
             opts["save_state"].write_text(json.dumps(miner.to_state()))
-        self.stderr.write(
-            f"{len(rows)} lines, {len(miner.templates)} templates", style_func=None
-        )
+        self.stderr.write(f"{len(rows)} lines, {len(miner.templates)} templates", style_func=None)
