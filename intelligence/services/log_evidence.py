@@ -1,0 +1,47 @@
+"""Fetch a service's logs for the baseline and incident windows and build log evidence."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from intelligence.clients.loki import LokiClient, to_ns
+from intelligence.logpatterns.evidence import EvidenceConfig, analyse_windows
+
+Window = tuple[datetime | float | int, datetime | float | int]
+
+
+def collect_log_evidence(
+    loki: LokiClient,
+    query: str,
+    baseline: Window,
+    incident: Window,
+    *,
+    state: dict[str, Any] | None = None,
+    config: EvidenceConfig | None = None,
+    limit: int = 5000,
+    max_lines: int = 100_000,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Findings (plain dicts, ranked) and the service's updated miner state.
+
+    Every finding points back to the Loki query and both windows (ns epoch), so the UI can
+    open exactly the lines it was computed from.
+    """
+    base = loki.query_range(query, *baseline, limit=limit, max_lines=max_lines)
+    inc = loki.query_range(query, *incident, limit=limit, max_lines=max_lines)
+    source = {
+        "datasource": "loki",
+        "loki_query": query,
+        "baseline": {"start": to_ns(baseline[0]), "end": to_ns(baseline[1]), "lines": len(base)},
+        "incident": {"start": to_ns(incident[0]), "end": to_ns(incident[1]), "lines": len(inc)},
+    }
+    findings, new_state = analyse_windows(
+        [e.as_record() for e in base],
+        [e.as_record() for e in inc],
+        baseline_range=(to_ns(baseline[0]), to_ns(baseline[1])),
+        incident_range=(to_ns(incident[0]), to_ns(incident[1])),
+        state=state,
+        source=source,
+        config=config,
+    )
+    return [f.as_dict() for f in findings], new_state
