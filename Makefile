@@ -1,5 +1,5 @@
 # The two commands: `make run` (the product + demo, nothing to start first) and `make test`.
-.PHONY: run test lint format bench bench-ingest
+.PHONY: run test lint format bench bench-ingest bench-logs
 
 run:
 	scripts/bootstrap.sh
@@ -16,8 +16,13 @@ format:
 	.venv/bin/ruff check --fix .
 	.venv/bin/ruff format .
 
-bench: bench-ingest
+bench: bench-ingest bench-logs
 
 bench-ingest:
 	scripts/bootstrap.sh bench
 	scripts/bench.sh ingest
+
+# Log template mining: our miner beside drain3 on the Loghub-2k systems (not a test).
+bench-logs:
+	scripts/bootstrap.sh bench
+	.venv/bin/python -m benchmarks.bench_logs

@@ -1,0 +1,35 @@
+"""Accuracy floor on the eight Loghub-2k dev systems (a regression guard, not a benchmark)."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks.bench_logs import DEFAULT_DATA, run_ours
+from intelligence.logpatterns.headers import compile_log_format
+from intelligence.logpatterns.scoring import read_truth, score
+
+SETTINGS = json.loads((DEFAULT_DATA / "settings.json").read_text())["systems"]
+DEV = [name for name, cfg in SETTINGS.items() if cfg["split"] == "dev"]
+
+
+def _contents(log_file: Path, log_format: str) -> list[str]:
+    header = compile_log_format(log_format)
+    return [header.content(line) for line in log_file.read_text().splitlines()]
+
+
+def test_all_eight_dev_systems_are_present() -> None:
+    assert len(DEV) == 8
+    for name in DEV:
+        assert (DEFAULT_DATA / SETTINGS[name]["log_file"]).is_file(), name
+
+
+@pytest.mark.parametrize("system", DEV)
+def test_grouping_accuracy_floor(system: str) -> None:
+    cfg = SETTINGS[system]
+    log_file = DEFAULT_DATA / cfg["log_file"]
+    truth = read_truth(log_file.with_name(log_file.name + "_structured.csv"))
+    clusters, templates = run_ours(_contents(log_file, cfg["log_format"]))
+    s = score(truth, clusters, templates)
+    assert s.ga > 0.9, f"{system}: GA {s.ga:.3f}"
+    assert s.pa > 0.6, f"{system}: PA {s.pa:.3f}"
