@@ -22,11 +22,14 @@ _TIMESTAMP = re.compile(
 )
 # A human-readable size ("23.4 KB", "512.0 B") picks its unit by magnitude, so the unit is
 # part of the value; integer sizes keep their fixed unit ("2048 MB").
-_SIZE = re.compile(r"(?<![\w.])\d+\.\d+ ?(?:[KMGTPE]i?B|B)\b")
-_HMS_HINT = re.compile(r"\d:\d\d:\d\d")
-_SIZE_HINT = re.compile(r"\d ?[KMGTPEi]*B\b")
-# An HTTP request line: the target and protocol version are one value.
-_REQUEST = re.compile(r"\b(GET|POST|PUT|DELETE|HEAD|PATCH|OPTIONS|CONNECT) \S+ HTTP/\d(?:\.\d)?")
+_SIZE_UNIT = re.compile(r"^(?:[KMGTPE]i?B|B)([^\w]*)$")
+_SIZE_NUMBER = re.compile(r"^([^\w.]*)\d+\.\d+$")
+# Cheap literal-first hints gate the costlier multi-token rules (most lines skip them).
+_HMS_HINT = re.compile(r":\d\d:")
+_SIZE_HINT = re.compile(r"B\b")
+# An HTTP request line ("GET /path?q=1 HTTP/1.1"): the target and version are one value.
+_METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS", "CONNECT"})
+_VERSION_CHARS = frozenset("0123456789.")
 # Host names: dotted labels ending in a common top-level domain (Java class names do not).
 _TLD = (
     "com|net|org|edu|gov|mil|int|io|info|biz|local|localdomain|lan|internal|corp|home|"
@@ -110,15 +113,46 @@ class Masker:
         return [get(t) or slow(t) for t in tokens]
 
 
+def _fold_request_target(content: str) -> str:
+    """Replace ``<target> HTTP/<version>`` after a request method by one ``<*>``."""
+    at = content.find(" HTTP/")
+    while at > 0:
+        target = content.rfind(" ", 0, at)
+        method = content.rfind(" ", 0, target) if target > 0 else -1
+        end = at + 6
+        while end < len(content) and content[end] in _VERSION_CHARS:
+            end += 1
+        if target > 0 and content[method + 1 : target].lstrip("\"'[(") in _METHODS:
+            content = content[: target + 1] + WILDCARD + content[end:]
+            at = content.find(" HTTP/", target + 1 + len(WILDCARD))
+        else:
+            at = content.find(" HTTP/", at + 6)
+    return content
+
+
 def tokenize(content: str) -> list[str]:
     """Split a message on whitespace after folding multi-token values into one token."""
     if ":" in content and _HMS_HINT.search(content):
         content = _TIMESTAMP.sub(WILDCARD, content)
+    if " HTTP/" in content:
+        content = _fold_request_target(content)
+    tokens = content.split()
     if "B" in content and _SIZE_HINT.search(content):
-        content = _SIZE.sub(WILDCARD, content)
-    if "HTTP/" in content:
-        content = _REQUEST.sub(r"\1 <*>", content)
-    return content.split()
+        tokens = _fold_sizes(tokens)
+    return tokens
+
+
+def _fold_sizes(tokens: list[str]) -> list[str]:
+    """Join "23.4 KB," into one "<*>," token (see ``_SIZE_UNIT``)."""
+    out: list[str] = []
+    for tok in tokens:
+        unit = _SIZE_UNIT.match(tok)
+        number = _SIZE_NUMBER.match(out[-1]) if unit and out else None
+        if number:
+            out[-1] = number.group(1) + WILDCARD + unit.group(1)
+        else:
+            out.append(tok)
+    return out
 
 
 def is_variable(masked_token: str) -> bool:
