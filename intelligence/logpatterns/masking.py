@@ -14,12 +14,17 @@ WILDCARD = "<*>"
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*"
 _DAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*"
 _HMS = r"\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?"
-# Multi-token timestamps are one variable; they must be found before splitting on spaces.
-_TIMESTAMP = re.compile(
-    rf"\b(?:{_DAY},? +)?{_MONTH} +\d{{1,2}},? +{_HMS}(?: +\d{{4}})?\b"
-    rf"|\b\d{{4}}[-/]\d{{2}}[-/]\d{{2}}[T ]{_HMS}(?:Z|[+-]\d{{2}}:?\d{{2}})?"
-    rf"|\b\d{{1,2}}/{_MONTH}/\d{{4}}:{_HMS}(?: [+-]\d{{4}})?"
-)
+# Multi-token timestamps ("Sun Jul 10 03:55:15 2005", "2017-05-16 00:00:00.008") are one
+# variable; they are folded on the token list around each clock-time token.
+_CLOCK = re.compile(r"^\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?([^\w]*)$")
+_MONTH_TOKEN = re.compile(_MONTH + r"\.?,?$")
+_DAY_TOKEN = re.compile(_DAY + r"\.?,?$")
+_DAY_OF_MONTH = re.compile(r"^\d{1,2}(?:st|nd|rd|th)?,?$")
+_DATE_TOKEN = re.compile(r"^[\[(]?\d{4}[-/.]\d{1,2}[-/.]\d{1,2}$")
+_YEAR_TOKEN = re.compile(r"^(?:19|20)\d{2}([^\w]*)$")
+_ZONE_TOKEN = re.compile(r"^(?:[+-]\d{4}|UTC|GMT|Z)([^\w]*)$")
+_CLF_TIME = re.compile(r"^\[?\d{1,2}/" + _MONTH + r"/\d{4}:\d{2}:\d{2}:\d{2}([^\w]*)$")
+
 # A human-readable size ("23.4 KB", "512.0 B") picks its unit by magnitude, so the unit is
 # part of the value; integer sizes keep their fixed unit ("2048 MB").
 _SIZE_UNIT = re.compile(r"^(?:[KMGTPE]i?B|B)([^\w]*)$")
@@ -54,6 +59,7 @@ _GLUED = re.compile(r"<\*>(?:[:.,_\-@]+<\*>)+")
 
 
 _DIGITS_TO_ZERO = str.maketrans("123456789", "000000000")
+_ASCII_DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _PER_TOKEN = "\0per-token"
 
 
@@ -73,7 +79,7 @@ class Masker:
 
     def __init__(self, cache_size: int = 200_000) -> None:
         self._cache: dict[str, str] = {}
-        self._shapes: dict[str, str] = {}
+        self._shapes: dict[str | bytes, str] = {}
         self._cache_size = cache_size
 
     def mask_token(self, token: str) -> str:
@@ -112,6 +118,42 @@ class Masker:
         slow = self.mask_token
         return [get(t) or slow(t) for t in tokens]
 
+    def _mask_shape(self, shape: str | bytes) -> str:
+        text = shape.decode() if isinstance(shape, bytes) else shape
+        masked = _mask_text(text)
+        if "0" in masked:
+            masked = _PER_TOKEN
+        if len(self._shapes) >= self._cache_size:
+            self._shapes.clear()
+        self._shapes[shape] = masked
+        return masked
+
+    def mask_line(self, content: str) -> tuple[list[str], list[str]]:
+        """Tokenise and mask a message: ``(raw tokens, masked tokens)``.
+
+        The whole line is mapped to its digit shape with one ``translate`` call, so unique
+        values ("blk_-6952...", "10.251.73.220:50010") hit the cache by shape. ASCII lines
+        are shaped as bytes (a table lookup, ~10x faster than ``str.translate``).
+        """
+        tokens = tokenize(content)
+        line = " ".join(tokens)
+        shapes: list[bytes] | list[str]
+        if line.isascii():
+            shapes = line.encode().translate(_ASCII_DIGITS_TO_ZERO).split()
+            if len(shapes) != len(tokens):  # str.split knows a few more separators
+                shapes = line.translate(_DIGITS_TO_ZERO).split()
+        else:
+            shapes = line.translate(_DIGITS_TO_ZERO).split()
+        get = self._shapes.get
+        slow = self._mask_shape
+        masked = [get(s) or slow(s) for s in shapes]
+        if _PER_TOKEN in masked:
+            masked = [
+                self.mask_token(t) if m is _PER_TOKEN else m
+                for t, m in zip(tokens, masked, strict=True)
+            ]
+        return tokens, masked
+
 
 def _fold_request_target(content: str) -> str:
     """Replace ``<target> HTTP/<version>`` after a request method by one ``<*>``."""
@@ -130,13 +172,51 @@ def _fold_request_target(content: str) -> str:
     return content
 
 
+def _fold_times(tokens: list[str]) -> list[str]:
+    """Fold a date + clock time (+ year) spread over several tokens into one ``<*>``."""
+    out: list[str] = []
+    i, n = 0, len(tokens)
+    while i < n:
+        tok = tokens[i]
+        clock = (_CLOCK.match(tok) or _CLF_TIME.match(tok)) if ":" in tok else None
+        if clock is None:
+            out.append(tok)
+            i += 1
+            continue
+        tail = clock.group(1)
+        back = 0
+        if out and _DATE_TOKEN.match(out[-1]):
+            back = 1
+        elif len(out) >= 2 and _DAY_OF_MONTH.match(out[-1]) and _MONTH_TOKEN.match(out[-2]):
+            back = 2
+            if len(out) >= 3 and _DAY_TOKEN.match(out[-3]):
+                back = 3
+        i += 1
+        extra = False
+        if not tail and i < n:
+            year = _YEAR_TOKEN.match(tokens[i]) or _ZONE_TOKEN.match(tokens[i])
+            if year:
+                tail, extra = year.group(1), True
+                i += 1
+        if back or extra or clock.re is _CLF_TIME:
+            lead = ""
+            if back:
+                first = out[-back]
+                lead = first[: len(first) - len(first.lstrip("[("))]
+                del out[-back:]
+            out.append(lead + WILDCARD + tail)
+        else:
+            out.append(tok)
+    return out
+
+
 def tokenize(content: str) -> list[str]:
     """Split a message on whitespace after folding multi-token values into one token."""
-    if ":" in content and _HMS_HINT.search(content):
-        content = _TIMESTAMP.sub(WILDCARD, content)
     if " HTTP/" in content:
         content = _fold_request_target(content)
     tokens = content.split()
+    if ":" in content and _HMS_HINT.search(content):
+        tokens = _fold_times(tokens)
     if "B" in content and _SIZE_HINT.search(content):
         tokens = _fold_sizes(tokens)
     return tokens

@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from .masking import WILDCARD, Masker, tokenize
+from .masking import WILDCARD, Masker
 
 # Values that look like code (Capitalised, UPPER_CASE, camelCase, dotted.names) are event
 # words or enum constants far more often than parameters, so they need more evidence.
@@ -156,8 +156,8 @@ class TemplateMiner:
     def add(self, content: str) -> Match:
         """Mine one message and return its (current) template id."""
         self._tick += 1
-        tokens = tokenize(content)
-        key = tuple(self.masker.mask(tokens))
+        tokens, masked = self.masker.mask_line(content)
+        key = tuple(masked)
         tid = self._leaves.get(key)
         if tid is not None:
             tid = self.resolve(tid)
@@ -196,7 +196,7 @@ class TemplateMiner:
 
     def match(self, content: str) -> Template | None:
         """Find the template of a message without learning from it."""
-        key = tuple(self.masker.mask(tokenize(content)))
+        key = tuple(self.masker.mask_line(content)[1])
         tid = self._leaves.get(key)
         if tid is not None:
             tpl = self.templates.get(self.resolve(tid))
