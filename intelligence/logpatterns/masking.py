@@ -28,7 +28,8 @@ _CLF_TIME = re.compile(r"^\[?\d{1,2}/" + _MONTH + r"/\d{4}:\d{2}:\d{2}:\d{2}([^\
 # A human-readable size ("23.4 KB", "512.0 B") picks its unit by magnitude, so the unit is
 # part of the value; integer sizes keep their fixed unit ("2048 MB").
 _SIZE_UNIT = re.compile(r"^(?:[KMGTPE]i?B|B)([^\w]*)$")
-_SIZE_NUMBER = re.compile(r"^([^\w.]*)\d+\.\d+$")
+# ... but "1190 bytes (1.16 KB)" only annotates an exact count: the unit there stays a word.
+_SIZE_NUMBER = re.compile(r"^([^\w.(]*)\d+\.\d+$")
 # Cheap literal-first hints gate the costlier multi-token rules (most lines skip them).
 _HMS_HINT = re.compile(r":\d\d:")
 _SIZE_HINT = re.compile(r"B\b")
@@ -38,7 +39,9 @@ _VERSION_CHARS = frozenset("0123456789.")
 # Host names: dotted labels ending in a common top-level domain (Java class names do not).
 _TLD = (
     "com|net|org|edu|gov|mil|int|io|info|biz|local|localdomain|lan|internal|corp|home|"
-    "uk|de|cn|jp|hk|nl|at|fr|ru|br|au|ca|us|it|es|se|ch|kr|tw|pl|be|dk|no|fi|cz|in"
+    "uk|de|cn|jp|hk|nl|at|fr|ru|br|au|ca|us|it|es|se|ch|kr|tw|pl|be|dk|no|fi|cz|in|"
+    "vn|tr|mx|ar|cl|co|za|ie|pt|gr|ro|hu|ua|il|sg|my|th|ph|nz|ir|pk|eg|sa|ae|bg|sk|"
+    "lt|lv|ee|si|hr|rs|by|kz|ve|pe|uy|eu|asia|me|tv|cc|ws|su|cloud|arpa"
 )
 
 _VARIABLE = re.compile(
@@ -54,6 +57,8 @@ _VARIABLE = re.compile(
     r"|(?P<hexword>(?<![\w])(?=[0-9a-fA-F]*[0-9])(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}(?![\w]))"
     r"|(?P<num>(?:^/)?(?<![A-Za-z0-9])[-+]?\d\w*(?:[.\-]\w+)*)"
 )
+# "key=1##2##3": a key's value made only of variables and separators is one value.
+_KEYED_COMPOUND = re.compile(r"^([A-Za-z_][\w.\-]*[=:])((?:<\*>[^\w<>]*){2,})$")
 # Variables glued by these separators are one value (an endpoint "ip:port", a list "a,b").
 _GLUED = re.compile(r"<\*>(?:[:.,_\-@]+<\*>)+")
 
@@ -67,6 +72,10 @@ def _mask_text(token: str) -> str:
     masked = _VARIABLE.sub(WILDCARD, token)
     if WILDCARD in masked:
         masked = _GLUED.sub(WILDCARD, masked)
+        keyed = _KEYED_COMPOUND.match(masked)
+        if keyed:
+            tail = keyed.group(2)
+            masked = keyed.group(1) + WILDCARD + tail[tail.rfind(WILDCARD) + len(WILDCARD) :]
     return masked
 
 

@@ -27,9 +27,11 @@ from typing import Any, NamedTuple
 
 from .masking import WILDCARD, Masker
 
-# Values that look like code (Capitalised, UPPER_CASE, camelCase, dotted.names) are event
-# words or enum constants far more often than parameters, so they need more evidence.
-_CODE_WORD = re.compile(r"^[A-Z]|[a-z][A-Z]|[A-Za-z][._][A-Za-z]")
+# Values that look like code (Capitalised, UPPER_CASE, camelCase, Dotted.Names_With_Caps)
+# are event words or enum constants far more often than parameters, so they need more
+# evidence. Lower-case words, dotted lower-case names (hosts, files) and values with digits
+# or masks are ordinary parameters.
+_CODE_WORD = re.compile(r"^[A-Z]|[a-z][A-Z]|[A-Za-z][._][A-Za-z]*[A-Z_]")
 _STRIP = re.compile(r"^[^\w<]+|[^\w>]+$")
 _EDGE = re.compile(r"[^A-Za-z0-9]")
 STATE_VERSION = 1
