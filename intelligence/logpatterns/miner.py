@@ -223,13 +223,17 @@ class TemplateMiner:
         merged = self._register(tpl.id)
         return merged, merged == tpl.id
 
-    def _new_template(self, key: tuple[str, ...]) -> Template:
-        text = " ".join(key)
+    def _fresh_id(self, text: str) -> str:
+        """Content-derived id, so the same pattern gets the same id in every run."""
         base = hashlib.blake2b(text.encode(), digest_size=6).hexdigest()
         tid, n = base, 1
         while tid in self.templates or tid in self.aliases:
             tid = f"{base}-{n}"
             n += 1
+        return tid
+
+    def _new_template(self, key: tuple[str, ...]) -> Template:
+        tid = self._fresh_id(" ".join(key))
         tpl = Template(
             id=tid,
             tokens=list(key),
@@ -350,6 +354,15 @@ class TemplateMiner:
             self.aliases[other.id] = root.id
             del self.templates[other.id]
             self._by_len[len(other.tokens)].discard(other.id)
+        # Re-key by the generalised text: ids then depend on the pattern, not on which
+        # value happened to arrive first. The old id stays resolvable as an alias.
+        new_id = self._fresh_id(root.text)
+        self.aliases[root.id] = new_id
+        del self.templates[root.id]
+        self._by_len[len(root.tokens)].discard(root.id)
+        root.id = new_id
+        self.templates[new_id] = root
+        self._by_len[len(root.tokens)].add(new_id)
         return root.id
 
     def _evict(self) -> None:

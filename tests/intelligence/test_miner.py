@@ -117,3 +117,11 @@ def test_match_does_not_learn() -> None:
     assert m.match("worker 7 started") is not None
     assert m.match("something else entirely") is None
     assert len(m.templates) == 1
+
+
+def test_merged_template_id_depends_on_the_pattern_not_on_arrival_order() -> None:
+    users = ["alice", "bob", "carol", "dave"]
+    a, b = TemplateMiner(), TemplateMiner()
+    ids_a = a.add_many([f"session opened for user {u} by (uid=0)" for u in users])
+    ids_b = b.add_many([f"session opened for user {u} by (uid=0)" for u in reversed(users)])
+    assert a.resolve(ids_a[0]) == b.resolve(ids_b[0])
