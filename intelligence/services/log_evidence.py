@@ -7,6 +7,7 @@ from typing import Any
 
 from intelligence.clients.loki import LokiClient, to_ns
 from intelligence.logpatterns.evidence import EvidenceConfig, analyse_windows
+from reliability.http import DataSourceError
 
 Window = tuple[datetime | float | int, datetime | float | int]
 
@@ -45,3 +46,32 @@ def collect_log_evidence(
         config=config,
     )
     return [f.as_dict() for f in findings], new_state
+
+
+def log_evidence_entry(
+    loki: LokiClient,
+    query: str,
+    baseline: Window,
+    incident: Window,
+    *,
+    state: dict[str, Any] | None = None,
+    config: EvidenceConfig | None = None,
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The ``"logs"`` entry of ``Insight.evidence`` and the new miner state (None on failure).
+
+    An unreachable Loki is not an analysis failure: the entry records the gap (so the
+    insight can be marked partial) and the persisted state is left as it was.
+    """
+    try:
+        findings, new_state = collect_log_evidence(
+            loki, query, baseline, incident, state=state, config=config
+        )
+    except DataSourceError as exc:
+        return {
+            "status": "unavailable",
+            "datasource": exc.name,
+            "reason": exc.reason,
+            "loki_query": query,
+            "findings": [],
+        }, None
+    return {"status": "ok", "loki_query": query, "findings": findings}, new_state

@@ -4,7 +4,7 @@ import pytest
 
 from intelligence.clients.loki import LokiClient
 from intelligence.logpatterns.evidence import analyse_windows, is_error_line
-from intelligence.services.log_evidence import collect_log_evidence
+from intelligence.services.log_evidence import collect_log_evidence, log_evidence_entry
 from reliability.http import make_client, reset_breakers
 
 from .loki_stub import StubLoki, serve
@@ -112,3 +112,35 @@ def test_timestamps_in_any_common_unit(ts: object) -> None:
     from intelligence.logpatterns.evidence import to_seconds
 
     assert to_seconds(ts) == pytest.approx(1_700_000_000)
+
+
+def test_unreachable_loki_gives_a_partial_entry_not_a_crash() -> None:
+    reset_breakers()
+    with serve(StubLoki(fail_status=503)) as stub:
+        http = make_client("loki", stub.url, timeout=1, retries=1, backoff=0.01)
+        entry, state = log_evidence_entry(
+            LokiClient(stub.url, http=http), '{app="checkout"}', (0, 60), (60, 120)
+        )
+    reset_breakers()
+    assert entry["status"] == "unavailable"
+    assert entry["datasource"] == "loki"
+    assert "503" in entry["reason"]
+    assert entry["findings"] == []
+    assert state is None
+
+
+def test_evidence_entry_wraps_ranked_findings() -> None:
+    reset_breakers()
+    base, inc = checkout_logs()
+    with serve(StubLoki(entries=base + inc)) as stub:
+        http = make_client("loki", stub.url, timeout=5, retries=1, backoff=0.01)
+        entry, state = log_evidence_entry(
+            LokiClient(stub.url, http=http),
+            '{app="checkout"}',
+            (BASE_START, BASE_END),
+            (INC_START, INC_END),
+        )
+    reset_breakers()
+    assert entry["status"] == "ok"
+    assert entry["findings"][0]["kind"] == "new"
+    assert state is not None and state["templates"]
