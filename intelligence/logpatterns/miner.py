@@ -32,6 +32,7 @@ from .masking import WILDCARD, Masker
 # evidence. Lower-case words, dotted lower-case names (hosts, files) and values with digits
 # or masks are ordinary parameters.
 _CODE_WORD = re.compile(r"^[A-Z]|[a-z][A-Z]|[A-Za-z][._][A-Za-z]*[A-Z_]")
+_KEY_PREFIX = re.compile(r"^[^\w<]*[A-Za-z_][\w.\-]*[=:]+")
 _STRIP = re.compile(r"^[^\w<]+|[^\w>]+$")
 _EDGE = re.compile(r"[^A-Za-z0-9]")
 STATE_VERSION = 1
@@ -130,14 +131,26 @@ def _common_suffix(a: str, b: str) -> str:
 
 
 def _edge_prefix(s: str) -> str:
-    """Cut a shared prefix back to its last punctuation so no word is split."""
-    ends = [m.end() for m in _EDGE.finditer(s)]
-    return s[: ends[-1]] if ends else ""
+    """Keep a shared prefix only if it is a ``key=``/``key:`` or pure punctuation.
+
+    "user=root"/"user=guest" share "user="; "(host)"/"()" share "("; "chrome"/"chromium"
+    share nothing, so no word is ever split.
+    """
+    key = _KEY_PREFIX.match(s)
+    if key:
+        return key.group(0)
+    n = 0
+    while n < len(s) and not s[n].isalnum():
+        n += 1
+    return s[:n]
 
 
 def _edge_suffix(s: str) -> str:
-    m = _EDGE.search(s)
-    return s[m.start() :] if m else ""
+    """Keep only trailing punctuation: "chrome.exe"/"svchost.exe" share no suffix."""
+    n = len(s)
+    while n > 0 and not s[n - 1].isalnum():
+        n -= 1
+    return s[n:]
 
 
 class TemplateMiner:
