@@ -69,7 +69,28 @@ _ASCII_DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _PER_TOKEN = "\0per-token"
 
 
+_TRAILING = "\"')]}>,;:!?"
+_TLDS = frozenset(_TLD.split("|"))
+_HAS_DIGIT = re.compile(r"\d")
+_NO_DIGIT_VARIABLE = re.compile(
+    r"(?P<url>[A-Za-z][A-Za-z0-9+.\-]*://\S+)"
+    r"|(?P<winpath>(?<![A-Za-z0-9])[A-Za-z]:\\[^\s\"',;]*)"
+    r"|(?P<path>(?<![\w.\-])(?:~|\.{1,2})?(?:/[^\s/\"'()\[\]<>{},;]+){2,}/?)"
+    r"|(?P<host>(?<![\w.\-])[A-Za-z0-9][\w\-]*(?:\.[\w\-]+)*\.(?i:" + _TLD + r")(?![\w.\-]))"
+)
+
+
 def _mask_text(token: str) -> str:
+    if _HAS_DIGIT.search(token) is None:
+        # Only URLs, paths and host names can hide in a token without digits; a dotted
+        # code name ("org.apache.Foo") is rejected by a set look-up before any regex runs.
+        if "/" in token or "\\" in token:
+            return _NO_DIGIT_VARIABLE.sub(WILDCARD, token)
+        if "." in token:
+            tail = token.rstrip(_TRAILING).rsplit(".", 1)[-1].lower()
+            if tail in _TLDS:
+                return _NO_DIGIT_VARIABLE.sub(WILDCARD, token)
+        return token
     masked = _VARIABLE.sub(WILDCARD, token)
     if WILDCARD in masked:
         masked = _GLUED.sub(WILDCARD, masked)
@@ -130,7 +151,11 @@ class Masker:
 
     def _mask_shape(self, shape: str | bytes) -> str:
         text = shape.decode() if isinstance(shape, bytes) else shape
-        masked = _mask_text(text)
+        # Without a digit, a dot or a slash no rule can match: skip the regex.
+        if "0" in text or "." in text or "/" in text or "\\" in text:
+            masked = _mask_text(text)
+        else:
+            masked = text
         if "0" in masked:
             masked = _PER_TOKEN
         if len(self._shapes) >= self._cache_size:
@@ -145,15 +170,21 @@ class Masker:
         values ("blk_-6952...", "10.251.73.220:50010") hit the cache by shape. ASCII lines
         are shaped as bytes (a table lookup, ~10x faster than ``str.translate``).
         """
-        tokens = tokenize(content)
-        line = " ".join(tokens)
+        folded = _fold_request_target(content) if " HTTP/" in content else content
+        tokens = folded.split()
+        if ":" in folded and _HMS_HINT.search(folded):
+            tokens = _fold_times(tokens)
+            folded = " ".join(tokens)
+        if "B" in folded and _SIZE_HINT.search(folded):
+            tokens = _fold_sizes(tokens)
+            folded = " ".join(tokens)
         shapes: list[bytes] | list[str]
-        if line.isascii():
-            shapes = line.encode().translate(_ASCII_DIGITS_TO_ZERO).split()
+        if folded.isascii():
+            shapes = folded.encode().translate(_ASCII_DIGITS_TO_ZERO).split()
             if len(shapes) != len(tokens):  # str.split knows a few more separators
-                shapes = line.translate(_DIGITS_TO_ZERO).split()
+                shapes = folded.translate(_DIGITS_TO_ZERO).split()
         else:
-            shapes = line.translate(_DIGITS_TO_ZERO).split()
+            shapes = folded.translate(_DIGITS_TO_ZERO).split()
         get = self._shapes.get
         slow = self._mask_shape
         masked = [get(s) or slow(s) for s in shapes]
