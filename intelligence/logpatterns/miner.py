@@ -48,6 +48,7 @@ class MinerConfig:
     max_templates: int = 20_000
     max_leaves: int = 200_000
     max_buckets: int = 500_000
+    max_indexed_tokens: int = 64  # longer messages never grow word slots (index is O(n^2))
 
 
 @dataclass
@@ -273,7 +274,9 @@ class TemplateMiner:
     def _bucket_keys(self, tpl: Template) -> list[tuple[tuple[int, int, tuple[str, ...]], str]]:
         norm = [WILDCARD if g else t for t, g in zip(tpl.tokens, tpl.general, strict=True)]
         n = len(norm)
-        out = []
+        out: list[tuple[tuple[int, int, tuple[str, ...]], str]] = []
+        if n > self.config.max_indexed_tokens:
+            return out
         for i in range(n):
             if tpl.general[i] or norm[i] == WILDCARD:
                 continue
