@@ -80,7 +80,28 @@ _NO_DIGIT_VARIABLE = re.compile(
 )
 
 
+_NUMERIC_CORE = frozenset("0123456789.:,-_")
+_OPENERS = "([{\"'"
+_CLOSERS = ")]}\"',;:."
+
+
+def _plain_number(token: str) -> str | None:
+    """Fast path for the commonest shape, a bare or bracketed number ("(12.5),", "10:42")."""
+    core = token.lstrip(_OPENERS)
+    lead = token[: len(token) - len(core)]
+    body = core.rstrip(_CLOSERS)
+    start = 1 if body[:1] in ("+", "-") else 0
+    if len(body) <= start or not body[start].isdigit() or not body[-1].isdigit():
+        return None
+    if not _NUMERIC_CORE.issuperset(body[start:]):
+        return None
+    return lead + WILDCARD + core[len(body) :]
+
+
 def _mask_text(token: str) -> str:
+    plain = _plain_number(token)
+    if plain is not None:
+        return plain
     if _HAS_DIGIT.search(token) is None:
         # Only URLs, paths and host names can hide in a token without digits; a dotted
         # code name ("org.apache.Foo") is rejected by a set look-up before any regex runs.
