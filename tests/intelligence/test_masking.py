@@ -73,3 +73,23 @@ def test_multi_token_values_fold_into_one_token() -> None:
         "status:",
         "200",
     ]
+
+
+def test_plain_number_fast_path_agrees_with_the_full_rules() -> None:
+    import random
+
+    from intelligence.logpatterns import masking
+
+    rng = random.Random(5)
+    chars = "0123456789.:,-_+()[]'\",;"
+    checked = 0
+    for _ in range(20_000):
+        token = "".join(rng.choice(chars) for _ in range(rng.randint(1, 8)))
+        fast = masking._plain_number(token)
+        if fast is None:
+            continue
+        full = masking._VARIABLE.sub("<*>", token)
+        full = masking._GLUED.sub("<*>", full)
+        assert fast == full, token
+        checked += 1
+    assert checked > 1000
