@@ -36,7 +36,7 @@ Predictor = Callable[[list[str]], tuple[list[str], list[str]]]
 def run_ours(contents: list[str]) -> tuple[list[str], list[str]]:
     """Our miner: stream every message, then resolve each line to its final template."""
     miner = TemplateMiner(MinerConfig())
-    ids = [miner.add(c).template_id for c in contents]
+    ids = miner.add_many(contents)
     clusters, templates = [], []
     for tid in ids:
         tpl = miner.template_of(tid)

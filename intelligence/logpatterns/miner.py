@@ -170,18 +170,28 @@ class TemplateMiner:
 
     # ------------------------------------------------------------------ mining
     def add(self, content: str) -> Match:
-        """Mine one message and return its (current) template id."""
-        self._tick += 1
+        """Mine one message and return its (current) template id and raw tokens."""
         tokens, masked = self.masker.mask_line(content)
-        key = tuple(masked)
+        tid, is_new = self._learn(tuple(masked))
+        return Match(tid, tokens, is_new)
+
+    def add_many(self, contents: Iterable[str]) -> list[str]:
+        """Mine messages in order; return the template id each got when it arrived."""
+        mask_line = self.masker.mask_line
+        learn = self._learn
+        return [learn(tuple(mask_line(c)[1]))[0] for c in contents]
+
+    def _learn(self, key: tuple[str, ...]) -> tuple[str, bool]:
+        self._tick += 1
         tid = self._leaves.get(key)
         if tid is not None:
-            tid = self.resolve(tid)
+            if tid in self.aliases:
+                tid = self.resolve(tid)
             tpl = self.templates.get(tid)
             if tpl is not None:
                 tpl.count += 1
                 tpl.last_seen = self._tick
-                return Match(tid, tokens, False)
+                return tid, False
         tid, is_new = self._place(key)
         if len(self._leaves) >= self.config.max_leaves:
             self._leaves.clear()
@@ -189,11 +199,7 @@ class TemplateMiner:
         tpl = self.templates[tid]
         tpl.count += 1
         tpl.last_seen = self._tick
-        return Match(tid, tokens, is_new)
-
-    def add_many(self, contents: Iterable[str]) -> list[str]:
-        """Mine messages in order; return the template id each got when it arrived."""
-        return [self.add(c).template_id for c in contents]
+        return tid, is_new
 
     def resolve(self, tid: str) -> str:
         """Follow merge aliases to the live template id (path-compressed)."""
