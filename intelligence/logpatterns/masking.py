@@ -206,15 +206,37 @@ class Masker:
                 shapes = folded.translate(_DIGITS_TO_ZERO).split()
         else:
             shapes = folded.translate(_DIGITS_TO_ZERO).split()
-        get = self._shapes.get
-        slow = self._mask_shape
-        masked = [get(s) or slow(s) for s in shapes]
+        return tokens, self._mask_shapes(shapes, tokens)
+
+    def _mask_shapes(self, shapes: list[bytes] | list[str], tokens: list[str]) -> list[str]:
+        masked: list[str] = list(map(self._shapes.get, shapes))  # C-level look-ups
+        if None in masked:
+            slow = self._mask_shape
+            masked = [m if m is not None else slow(s) for m, s in zip(masked, shapes, strict=True)]
         if _PER_TOKEN in masked:
             masked = [
                 self.mask_token(t) if m is _PER_TOKEN else m
                 for t, m in zip(tokens, masked, strict=True)
             ]
-        return tokens, masked
+        return masked
+
+    def mask_key(self, content: str) -> list[str]:
+        """Masked tokens only (the miner's hot path): skips the raw split when it can."""
+        if (
+            " HTTP/" in content
+            or (":" in content and _HMS_HINT.search(content))
+            or ("B" in content and _SIZE_HINT.search(content))
+            or not content.isascii()
+        ):
+            return self.mask_line(content)[1]
+        shapes = content.encode().translate(_ASCII_DIGITS_TO_ZERO).split()
+        masked: list[str] = list(map(self._shapes.get, shapes))
+        if None in masked or _PER_TOKEN in masked:
+            tokens = content.split()
+            if len(tokens) != len(shapes):
+                return self.mask_line(content)[1]
+            return self._mask_shapes(shapes, tokens)
+        return masked
 
 
 def _fold_request_target(content: str) -> str:

@@ -177,9 +177,9 @@ class TemplateMiner:
 
     def add_many(self, contents: Iterable[str]) -> list[str]:
         """Mine messages in order; return the template id each got when it arrived."""
-        mask_line = self.masker.mask_line
+        mask_key = self.masker.mask_key
         learn = self._learn
-        return [learn(tuple(mask_line(c)[1]))[0] for c in contents]
+        return [learn(tuple(mask_key(c)))[0] for c in contents]
 
     def _learn(self, key: tuple[str, ...]) -> tuple[str, bool]:
         self._tick += 1
