@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
 from intelligence.clients.loki import LokiClient, to_ns
 from intelligence.logpatterns.evidence import EvidenceConfig, analyse_windows
+from intelligence.logpatterns.masking import WILDCARD
 from reliability.http import DataSourceError
 
 Window = tuple[datetime | float | int, datetime | float | int]
@@ -45,7 +47,24 @@ def collect_log_evidence(
         source=source,
         config=config,
     )
-    return [f.as_dict() for f in findings], new_state
+    out = []
+    for f in findings:
+        d = f.as_dict()
+        d["source"]["drilldown_query"] = drilldown_query(query, f.template)
+        out.append(d)
+    return out, new_state
+
+
+def drilldown_query(query: str, template: str) -> str:
+    """The stream query narrowed to one pattern by its longest constant token.
+
+    A single token is used because the miner splits on any whitespace run, so a phrase
+    of several tokens might not occur verbatim in the raw line.
+    """
+    constants = [t for t in template.split() if WILDCARD not in t]
+    if not constants:
+        return query
+    return f"{query} |= {json.dumps(max(constants, key=len))}"
 
 
 def log_evidence_entry(

@@ -101,6 +101,8 @@ def test_findings_are_plain_data_with_a_pointer_to_the_loki_query() -> None:
     assert src["loki_query"] == '{app="checkout"}'
     assert src["incident"] == {"start": INC_START * S, "end": INC_END * S, "lines": len(inc)}
     assert src["baseline"]["lines"] == len(base)
+    assert src["drilldown_query"] == '{app="checkout"} |= "upstream"'
+
     assert evidence[0]["labels"] == {}  # all on one pod: a single label value is no news
     assert state["templates"]
     assert {"kind", "template_id", "p_value", "score", "parameters", "examples"} <= set(evidence[0])
