@@ -98,7 +98,14 @@ def _plain_number(token: str) -> str | None:
     return lead + WILDCARD + core[len(body) :]
 
 
+MAX_TOKEN_LEN = 128
+
+
 def _mask_text(token: str) -> str:
+    if len(token) > MAX_TOKEN_LEN:
+        # A very long token with digits is a blob (base64, serialized data, a long id):
+        # one value. The cap also keeps regex backtracking bounded on hostile input.
+        return WILDCARD if _HAS_DIGIT.search(token) else token
     plain = _plain_number(token)
     if plain is not None:
         return plain
