@@ -98,7 +98,7 @@ def _plain_number(token: str) -> str | None:
     return lead + WILDCARD + core[len(body) :]
 
 
-MAX_TOKEN_LEN = 128
+MAX_TOKEN_LEN = 512
 
 
 def _mask_text(token: str) -> str:
