@@ -9,10 +9,11 @@ How it differs from Drain:
   to UNASSIGNED`` vs ``from RUNNING to SUCCEEDED``) stay apart.
 * A word position becomes a parameter only when evidence says so: templates of the same
   length that agree everywhere except one position are indexed together, and once that
-  position has taken ``min_distinct`` different values (more for upper-case enum constants)
-  they merge into one template with a ``<*>`` slot there. Merges cascade, so a template can
-  grow several word slots.
-* Template ids are content hashes (stable across runs); merged ids are kept as aliases.
+  position has taken ``min_distinct`` different values (``min_distinct_code`` for values
+  that look like code: Capitalised, UPPER_CASE, camelCase) they merge into one template
+  with a ``<*>`` slot there. Merges cascade, so a template can grow several word slots.
+* Template ids are content hashes of the (generalised) template text, so they are stable
+  across runs and arrival orders; merged ids stay resolvable as aliases.
 * State round-trips through plain JSON-able dicts and is bounded: the least recently seen
   templates are evicted when ``max_templates`` is exceeded.
 """
@@ -34,7 +35,6 @@ from .masking import WILDCARD, Masker
 _CODE_WORD = re.compile(r"^[A-Z]|[a-z][A-Z]|[A-Za-z][._][A-Za-z]*[A-Z_]")
 _KEY_PREFIX = re.compile(r"^[^\w<]*[A-Za-z_][\w.\-]*[=:]+")
 _STRIP = re.compile(r"^[^\w<]+|[^\w>]+$")
-_EDGE = re.compile(r"[^A-Za-z0-9]")
 STATE_VERSION = 1
 
 
