@@ -21,7 +21,9 @@ _MONTH_TOKEN = re.compile(_MONTH + r"\.?,?$")
 _DAY_TOKEN = re.compile(_DAY + r"\.?,?$")
 _DAY_OF_MONTH = re.compile(r"^\d{1,2}(?:st|nd|rd|th)?,?$")
 _DATE_TOKEN = re.compile(r"^[\[(]?\d{4}[-/.]\d{1,2}[-/.]\d{1,2}$")
-_YEAR_TOKEN = re.compile(r"^(?:19|20)\d{2}([^\w]*)$")
+# Any 4-digit number right after a clock time is its year. (Every rule here looks at digit
+# classes only, never at digit values, which is what makes the line-shape cache exact.)
+_YEAR_TOKEN = re.compile(r"^\d{4}([^\w]*)$")
 _ZONE_TOKEN = re.compile(r"^(?:[+-]\d{4}|UTC|GMT|Z)([^\w]*)$")
 _CLF_TIME = re.compile(r"^\[?\d{1,2}/" + _MONTH + r"/\d{4}:\d{2}:\d{2}:\d{2}([^\w]*)$")
 
@@ -136,7 +138,9 @@ class Masker:
     streams with unbounded distinct values and costs only a re-mask of hot tokens.
     """
 
-    def __init__(self, cache_size: int = 200_000) -> None:
+    def __init__(self, cache_size: int = 200_000, line_cache_size: int = 50_000) -> None:
+        self._lines: dict[bytes, tuple[tuple[str, ...], tuple[int, ...]]] = {}
+        self._line_cache_size = line_cache_size
         self._cache: dict[str, str] = {}
         self._shapes: dict[str | bytes, str] = {}
         self._cache_size = cache_size
@@ -227,23 +231,42 @@ class Masker:
             ]
         return masked
 
-    def mask_key(self, content: str) -> list[str]:
-        """Masked tokens only (the miner's hot path): skips the raw split when it can."""
-        if (
-            " HTTP/" in content
-            or (":" in content and _HMS_HINT.search(content))
-            or ("B" in content and _SIZE_HINT.search(content))
-            or not content.isascii()
-        ):
-            return self.mask_line(content)[1]
-        shapes = content.encode().translate(_ASCII_DIGITS_TO_ZERO).split()
-        masked: list[str] = list(map(self._shapes.get, shapes))
-        if None in masked or _PER_TOKEN in masked:
-            tokens = content.split()
-            if len(tokens) != len(shapes):
-                return self.mask_line(content)[1]
-            return self._mask_shapes(shapes, tokens)
-        return masked
+    def mask_key(self, content: str) -> tuple[str, ...]:
+        """Masked tokens only: the miner's hot path.
+
+        Every masking rule depends on where digits are, never on which digits they are, so
+        all lines with one digit shape (digits mapped to ``0``) mask alike. The result is
+        cached per line shape; only tokens whose digits stay visible ("tty2") are redone.
+        """
+        shape = content.encode().translate(_ASCII_DIGITS_TO_ZERO)
+        hit = self._lines.get(shape)
+        if hit is not None:
+            key, visible = hit
+            if not visible:
+                return key
+            tokens = tokenize(content)
+            out = list(key)
+            for i in visible:
+                out[i] = self.mask_token(tokens[i])
+            return tuple(out)
+        tokens, masked = self.mask_line(content)
+        visible = tuple(
+            i
+            for i, (t, m) in enumerate(zip(tokens, masked, strict=True))
+            if _has_visible_digit(t, m)
+        )
+        key = tuple(masked)
+        if len(self._lines) >= self._line_cache_size:
+            self._lines.clear()
+        self._lines[shape] = (key, visible)
+        return key
+
+
+def _has_visible_digit(token: str, masked: str) -> bool:
+    """True when a digit of ``token`` survives masking (so the real digits matter)."""
+    if masked == WILDCARD or not _HAS_DIGIT.search(token):
+        return False
+    return _HAS_DIGIT.search(masked) is not None
 
 
 def _fold_request_target(content: str) -> str:

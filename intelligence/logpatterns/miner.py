@@ -179,7 +179,7 @@ class TemplateMiner:
         """Mine messages in order; return the template id each got when it arrived."""
         mask_key = self.masker.mask_key
         learn = self._learn
-        return [learn(tuple(mask_key(c)))[0] for c in contents]
+        return [learn(mask_key(c))[0] for c in contents]
 
     def _learn(self, key: tuple[str, ...]) -> tuple[str, bool]:
         self._tick += 1
