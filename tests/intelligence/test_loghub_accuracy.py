@@ -33,3 +33,22 @@ def test_grouping_accuracy_floor(system: str) -> None:
     s = score(truth, clusters, templates)
     assert s.ga > 0.9, f"{system}: GA {s.ga:.3f}"
     assert s.pa > 0.6, f"{system}: PA {s.pa:.3f}"
+
+
+def test_line_shape_cache_is_exact_on_real_lines() -> None:
+    """Lines that differ only in digit values must mask exactly as if masked afresh."""
+    import random
+
+    from intelligence.logpatterns.masking import Masker
+
+    rng = random.Random(0)
+    lines: list[str] = []
+    for system in DEV:
+        cfg = SETTINGS[system]
+        lines += _contents(DEFAULT_DATA / cfg["log_file"], cfg["log_format"])[:500]
+    variants = [
+        "".join(str(rng.randint(0, 9)) if ch.isdigit() else ch for ch in line) for line in lines
+    ]
+    cached, fresh = Masker(), Masker()
+    for line in lines + variants:
+        assert list(cached.mask_key(line)) == fresh.mask_line(line)[1], line
