@@ -25,19 +25,28 @@ def mine_lines(
     lines: Iterable[str],
     log_format: str | None,
     miner: TemplateMiner | None = None,
-    on_line: Callable[[], None] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+    chunk: int = 4096,
 ) -> tuple[list[MinedLine], TemplateMiner]:
     """Mine raw lines in order; every line is reported with its template's final id.
 
     Templates can merge while streaming, so ids are resolved once at the end.
+    ``on_progress(n)`` is called after every ``chunk`` lines (and at the end).
     """
     header = compile_log_format(log_format)
     miner = miner or TemplateMiner()
     ids: list[str] = []
+    buf: list[str] = []
     for line in lines:
-        ids.append(miner.add(header.content(line.rstrip("\r\n"))).template_id)
-        if on_line is not None:
-            on_line()
+        buf.append(header.content(line.rstrip("\r\n")))
+        if len(buf) >= chunk:
+            ids.extend(miner.add_many(buf))
+            if on_progress is not None:
+                on_progress(len(buf))
+            buf = []
+    ids.extend(miner.add_many(buf))
+    if on_progress is not None and buf:
+        on_progress(len(buf))
     out = []
     for i, tid in enumerate(ids, start=1):
         tpl = miner.template_of(tid)

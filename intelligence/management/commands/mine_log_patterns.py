@@ -47,7 +47,7 @@ class Command(BaseCommand):
         bar = tqdm(total=count_lines(path), unit="line", disable=not show, file=sys.stderr)
         try:
             with path.open(encoding="utf-8", errors="replace") as fh:
-                rows, miner = mine_lines(fh, opts["log_format"], miner, on_line=bar.update)
+                rows, miner = mine_lines(fh, opts["log_format"], miner, on_progress=bar.update)
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
         finally:
