@@ -417,7 +417,9 @@ class TemplateMiner:
         """Rebuild a miner from ``to_state`` output."""
         if state.get("version") != STATE_VERSION:
             raise ValueError(f"unsupported miner state version {state.get('version')!r}")
-        miner = cls(MinerConfig(**state.get("config", {})))
+        known = set(MinerConfig.__dataclass_fields__)
+        config = {k: v for k, v in state.get("config", {}).items() if k in known}
+        miner = cls(MinerConfig(**config))
         miner._tick = int(state.get("tick", 0))
         for d in state["templates"]:
             tpl = Template.from_dict(d)
