@@ -33,6 +33,7 @@ from .masking import WILDCARD, Masker
 # evidence. Lower-case words, dotted lower-case names (hosts, files) and values with digits
 # or masks are ordinary parameters.
 _CODE_WORD = re.compile(r"^[A-Z]|[a-z][A-Z]|[A-Za-z][._][A-Za-z]*[A-Z_]")
+_GENERAL_HEAD = "\0slot"
 _KEY_PREFIX = re.compile(r"^[^\w<]*[A-Za-z_][\w.\-]*[=:]+")
 _STRIP = re.compile(r"^[^\w<]+|[^\w>]+$")
 STATE_VERSION = 1
@@ -163,7 +164,8 @@ class TemplateMiner:
         self.templates: dict[str, Template] = {}
         self.aliases: dict[str, str] = {}
         self._leaves: dict[tuple[str, ...], str] = {}
-        self._by_len: dict[int, set[str]] = {}
+        # (length, first token or _GENERAL_HEAD) -> template ids: candidates for a new leaf
+        self._by_head: dict[tuple[int, str], set[str]] = {}
         # (length, position, other tokens) -> value at position -> template id
         self._buckets: dict[tuple[int, int, tuple[str, ...]], dict[str, str]] = {}
         self._tick = 0
@@ -226,12 +228,30 @@ class TemplateMiner:
                 return tpl
         return self._best_fit(key)
 
+    @staticmethod
+    def _head(tpl: Template) -> tuple[int, str]:
+        n = len(tpl.tokens)
+        if n == 0:
+            return (0, "")
+        return (n, _GENERAL_HEAD if tpl.general[0] else tpl.tokens[0])
+
+    def _index(self, tpl: Template) -> None:
+        self._by_head.setdefault(self._head(tpl), set()).add(tpl.id)
+
+    def _unindex(self, tpl: Template, head: tuple[int, str] | None = None) -> None:
+        ids = self._by_head.get(head or self._head(tpl))
+        if ids is not None:
+            ids.discard(tpl.id)
+
     def _best_fit(self, key: tuple[str, ...]) -> Template | None:
+        """The most specific template a new masked key fits (same length and first token)."""
+        n = len(key)
         best: Template | None = None
-        for tid in self._by_len.get(len(key), ()):
-            tpl = self.templates[tid]
-            if tpl.matches(key) and (best is None or tpl.specificity() > best.specificity()):
-                best = tpl
+        for head in ((n, key[0]), (n, _GENERAL_HEAD)) if n else ((0, ""),):
+            for tid in self._by_head.get(head, ()):
+                tpl = self.templates[tid]
+                if tpl.matches(key) and (best is None or tpl.specificity() > best.specificity()):
+                    best = tpl
         return best
 
     def _place(self, key: tuple[str, ...]) -> tuple[str, bool]:
@@ -264,7 +284,7 @@ class TemplateMiner:
             last_seen=self._tick,
         )
         self.templates[tid] = tpl
-        self._by_len.setdefault(len(key), set()).add(tid)
+        self._index(tpl)
         if len(self.templates) > self.config.max_templates:
             self._evict()
         return tpl
@@ -352,6 +372,7 @@ class TemplateMiner:
         ]
         live.sort(key=lambda t: (-t.count, t.first_seen, t.id))
         root = live[0]
+        root_head = self._head(root)  # before the slot changes it
         values = [t.tokens[pos] for t in live]
         pre, suf = values[0], values[0]
         for v in values[1:]:
@@ -375,16 +396,16 @@ class TemplateMiner:
             root.last_seen = max(root.last_seen, other.last_seen)
             self.aliases[other.id] = root.id
             del self.templates[other.id]
-            self._by_len[len(other.tokens)].discard(other.id)
+            self._unindex(other)
         # Re-key by the generalised text: ids then depend on the pattern, not on which
         # value happened to arrive first. The old id stays resolvable as an alias.
         new_id = self._fresh_id(root.text)
         self.aliases[root.id] = new_id
         del self.templates[root.id]
-        self._by_len[len(root.tokens)].discard(root.id)
+        self._unindex(root, root_head)
         root.id = new_id
         self.templates[new_id] = root
-        self._by_len[len(root.tokens)].add(new_id)
+        self._index(root)
         return root.id
 
     def _evict(self) -> None:
@@ -393,7 +414,7 @@ class TemplateMiner:
         order = sorted(self.templates.values(), key=lambda t: t.last_seen)
         for tpl in order[: len(order) - keep]:
             del self.templates[tpl.id]
-            self._by_len[len(tpl.tokens)].discard(tpl.id)
+            self._unindex(tpl)
         live = set(self.templates)
         self.aliases = {a: r for a, r in self.aliases.items() if self.resolve(r) in live}
         self._leaves = {k: v for k, v in self._leaves.items() if self.resolve(v) in live}
@@ -424,7 +445,7 @@ class TemplateMiner:
         for d in state["templates"]:
             tpl = Template.from_dict(d)
             miner.templates[tpl.id] = tpl
-            miner._by_len.setdefault(len(tpl.tokens), set()).add(tpl.id)
+            miner._index(tpl)
         miner.aliases = dict(state.get("aliases", {}))
         for tid in list(miner.templates):
             miner._register(tid)
