@@ -1,8 +1,11 @@
 """Generic, token-wise masking of variable parts of a log message.
 
-One rule set for every source: numbers (with units, signs, dots, dashes), hex, UUIDs, IPs,
-paths, URLs, Windows paths and ``word_<digits>`` ids. Each distinct token is masked once and
-cached, so the cost per line is a split plus dictionary look-ups.
+One rule set for every source: numbers (with units, signs, dots, dashes), hex, UUIDs, IPs
+with ports, paths, URLs, Windows paths, host names, ``word_<digits>`` ids, versions and
+hardware locations, plus multi-token values folded first (timestamps, human-readable sizes,
+HTTP request targets). Every rule looks at digit classes, never digit values, so results
+are cached per token, per digit shape of a token and per digit shape of a whole line: a
+steady stream costs one ``translate`` and one dictionary look-up per line.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ WILDCARD = "<*>"
 
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*"
 _DAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*"
-_HMS = r"\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?"
 # Multi-token timestamps ("Sun Jul 10 03:55:15 2005", "2017-05-16 00:00:00.008") are one
 # variable; they are folded on the token list around each clock-time token.
 _CLOCK = re.compile(r"^\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?([^\w]*)$")
@@ -350,8 +352,3 @@ def _fold_sizes(tokens: list[str]) -> list[str]:
         else:
             out.append(tok)
     return out
-
-
-def is_variable(masked_token: str) -> bool:
-    """True when a masked token holds any masked part."""
-    return WILDCARD in masked_token
