@@ -64,6 +64,7 @@ class Template:
     count: int = 0
     first_seen: int = 0
     last_seen: int = 0
+    variadic: bool = False  # the last <*> stands for one or more variable tokens
 
     @property
     def text(self) -> str:
@@ -76,7 +77,14 @@ class Template:
         return " ".join(out)
 
     def matches(self, key: tuple[str, ...]) -> bool:
-        """True when ``key`` (masked tokens of equal length) fits this template."""
+        """True when ``key`` (masked tokens) fits this template."""
+        n = len(self.tokens)
+        if self.variadic:
+            if len(key) < n or any(k != WILDCARD for k in key[n - 1 :]):
+                return False
+            key = key[:n]
+        elif len(key) != n:
+            return False
         for tok, gen, k in zip(self.tokens, self.general, key, strict=True):
             if not gen and tok != k:
                 return False
@@ -95,6 +103,7 @@ class Template:
             "count": self.count,
             "first_seen": self.first_seen,
             "last_seen": self.last_seen,
+            "variadic": self.variadic,
         }
 
     @classmethod
@@ -108,7 +117,18 @@ class Template:
             count=int(d["count"]),
             first_seen=int(d["first_seen"]),
             last_seen=int(d["last_seen"]),
+            variadic=bool(d.get("variadic", False)),
         )
+
+
+def _trunk(key: tuple[str, ...]) -> tuple[str, ...] | None:
+    """``key`` with its trailing run of bare ``<*>`` cut to one; None without such a run."""
+    j = len(key)
+    while j > 0 and key[j - 1] == WILDCARD:
+        j -= 1
+    if j == len(key) or j == 0:
+        return None
+    return (*key[:j], WILDCARD)
 
 
 class Match(NamedTuple):
@@ -168,6 +188,9 @@ class TemplateMiner:
         self._by_head: dict[tuple[int, str], set[str]] = {}
         # (length, position, other tokens) -> value at position -> template id
         self._buckets: dict[tuple[int, int, tuple[str, ...]], dict[str, str]] = {}
+        # a key with its trailing run of <*> cut to one -> {key length: template id}
+        self._trunks: dict[tuple[str, ...], dict[int, str]] = {}
+        self._variadic: dict[tuple[str, ...], str] = {}
         self._tick = 0
 
     # ------------------------------------------------------------------ mining
@@ -226,7 +249,7 @@ class TemplateMiner:
             tpl = self.templates.get(self.resolve(tid))
             if tpl is not None:
                 return tpl
-        return self._best_fit(key)
+        return self._find(key)
 
     @staticmethod
     def _head(tpl: Template) -> tuple[int, str]:
@@ -254,14 +277,69 @@ class TemplateMiner:
                     best = tpl
         return best
 
-    def _place(self, key: tuple[str, ...]) -> tuple[str, bool]:
+    def _find(self, key: tuple[str, ...]) -> Template | None:
         best = self._best_fit(key)
+        if best is None:
+            trunk = _trunk(key)
+            if trunk is not None and trunk in self._variadic:
+                tpl = self.templates.get(self.resolve(self._variadic[trunk]))
+                if tpl is not None and tpl.matches(key):
+                    best = tpl
+        return best
+
+    def _place(self, key: tuple[str, ...]) -> tuple[str, bool]:
+        best = self._find(key)
         if best is not None:
             self._absorb(best, key)
             return best.id, False
         tpl = self._new_template(key)
         merged = self._register(tpl.id)
+        trunk = _trunk(key)
+        if trunk is not None:
+            merged = self._note_trunk(trunk, len(key), merged)
         return merged, merged == tpl.id
+
+    def _note_trunk(self, trunk: tuple[str, ...], length: int, tid: str) -> str:
+        """Merge templates that differ only in how many variables end them (a list)."""
+        if len(self._trunks) >= self.config.max_buckets:
+            self._trunks.clear()
+        seen = self._trunks.setdefault(trunk, {})
+        seen[length] = tid
+        live = {self.resolve(t) for t in seen.values()}
+        group = [self.templates[t] for t in live if t in self.templates]
+        if len(group) < 2:
+            return tid
+        group.sort(key=lambda t: (-t.count, t.first_seen, t.id))
+        root = group[0]
+        head = self._head(root)
+        n = len(trunk)
+        root.tokens = list(trunk)
+        root.general = [*root.general[: n - 1], False]
+        root.prefix = [*root.prefix[: n - 1], ""]
+        root.suffix = [*root.suffix[: n - 1], ""]
+        root.variadic = True
+        for other in group[1:]:
+            for i in range(n - 1):
+                if other.general[i] and not root.general[i]:
+                    root.general[i] = True
+                    root.prefix[i], root.suffix[i] = other.prefix[i], other.suffix[i]
+            root.count += other.count
+            root.first_seen = min(root.first_seen, other.first_seen)
+            root.last_seen = max(root.last_seen, other.last_seen)
+            self.aliases[other.id] = root.id
+            del self.templates[other.id]
+            self._unindex(other)
+        new_id = self._fresh_id(root.text)
+        self.aliases[root.id] = new_id
+        del self.templates[root.id]
+        self._unindex(root, head)
+        root.id = new_id
+        self.templates[new_id] = root
+        self._index(root)
+        self._variadic[trunk] = new_id
+        seen.clear()
+        seen[n] = new_id
+        return self.resolve(tid)
 
     def _fresh_id(self, text: str) -> str:
         """Content-derived id, so the same pattern gets the same id in every run."""
@@ -301,7 +379,7 @@ class TemplateMiner:
         norm = [WILDCARD if g else t for t, g in zip(tpl.tokens, tpl.general, strict=True)]
         n = len(norm)
         out: list[tuple[tuple[int, int, tuple[str, ...]], str]] = []
-        if n > self.config.max_indexed_tokens:
+        if n > self.config.max_indexed_tokens or tpl.variadic:
             return out
         for i in range(n):
             if tpl.general[i] or norm[i] == WILDCARD:
@@ -340,7 +418,7 @@ class TemplateMiner:
         if "\0merged" in bucket:
             return False
         live = {self.resolve(t) for t in bucket.values()}
-        live = {t for t in live if t in self.templates}
+        live = {t for t in live if t in self.templates and not self.templates[t].variadic}
         if len(live) < 2:
             return False
         tpl = self.templates[next(iter(live))]
@@ -446,6 +524,8 @@ class TemplateMiner:
             tpl = Template.from_dict(d)
             miner.templates[tpl.id] = tpl
             miner._index(tpl)
+            if tpl.variadic:
+                miner._variadic[tuple(tpl.tokens)] = tpl.id
         miner.aliases = dict(state.get("aliases", {}))
         for tid in list(miner.templates):
             miner._register(tid)

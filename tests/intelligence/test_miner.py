@@ -125,3 +125,25 @@ def test_merged_template_id_depends_on_the_pattern_not_on_arrival_order() -> Non
     ids_a = a.add_many([f"session opened for user {u} by (uid=0)" for u in users])
     ids_b = b.add_many([f"session opened for user {u} by (uid=0)" for u in reversed(users)])
     assert a.resolve(ids_a[0]) == b.resolve(ids_b[0])
+
+
+def test_trailing_variable_lists_of_any_length_are_one_template() -> None:
+    m = TemplateMiner()
+    ids = m.add_many(
+        [
+            "BLOCK* ask 10.0.0.1:50010 to delete blk_1",
+            "BLOCK* ask 10.0.0.2:50010 to delete blk_1 blk_2 blk_3",
+            "BLOCK* ask 10.0.0.3:50010 to delete blk_4 blk_5",
+            "BLOCK* ask 10.0.0.4:50010 to delete blk_6 blk_7 blk_8 blk_9 blk_10 blk_11",
+        ]
+    )
+    assert len({m.resolve(i) for i in ids}) == 1
+    assert m.template_of(ids[0]).text == "BLOCK* ask <*> to delete <*>"
+    restored = TemplateMiner.from_state(json.loads(json.dumps(m.to_state())))
+    assert restored.match("BLOCK* ask 10.0.0.9:50010 to delete blk_1 blk_2 blk_3 blk_4") is not None
+
+
+def test_fixed_length_variable_runs_keep_one_slot_per_token() -> None:
+    m = TemplateMiner()
+    ids = m.add_many([f"onExtend:{n} {n + 1} {n + 2} {n + 3}" for n in range(5)])
+    assert m.template_of(ids[-1]).text == "onExtend:<*> <*> <*> <*>"
