@@ -193,8 +193,10 @@ def main(argv: list[str] | None = None) -> int:
             "",
             "- Masks variables token-wise with one generic rule set (numbers with units, hex, "
             "UUIDs, IPs with ports, paths, URLs, host names, `word_<digits>` ids, versions, "
-            "multi-token timestamps, human-readable sizes, HTTP request targets), cached per "
-            "token and per digit shape, so most lines cost a split and dictionary look-ups.",
+            "multi-token timestamps, human-readable sizes, HTTP request targets). Every rule "
+            "looks at digit classes, not digit values, so results are cached per digit shape "
+            "of each token and of the whole line: a steady stream costs one `translate` and "
+            "one dictionary look-up per line.",
             "- Groups by the exact masked token sequence instead of a similarity threshold over "
             "a fixed-depth prefix tree: two messages that differ in one constant word (an enum "
             "state, a verb) stay two templates.",
@@ -203,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
             "becomes `<*>` once it has taken 3 distinct values (8 when the values look like "
             "code: Capitalised, UPPER_CASE, camelCase) and enough constant words remain. "
             "Merges cascade; an empty value next to a masked one (`()` vs `(<*>)`) is a slot.",
+            "- Templates that differ only in the length of a trailing run of variables (a list "
+            "of block ids) merge into one template ending in a single `<*>`.",
             "- Template ids are content hashes of the (generalised) template, so they are "
             "stable across runs; state is plain JSON and memory is bounded (LRU eviction).",
             "",

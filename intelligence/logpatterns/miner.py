@@ -12,6 +12,8 @@ How it differs from Drain:
   position has taken ``min_distinct`` different values (``min_distinct_code`` for values
   that look like code: Capitalised, UPPER_CASE, camelCase) they merge into one template
   with a ``<*>`` slot there. Merges cascade, so a template can grow several word slots.
+* Templates that differ only in the length of a trailing run of variables (a list of block
+  ids) merge into one "variadic" template whose last ``<*>`` takes one or more tokens.
 * Template ids are content hashes of the (generalised) template text, so they are stable
   across runs and arrival orders; merged ids stay resolvable as aliases.
 * State round-trips through plain JSON-able dicts and is bounded: the least recently seen
