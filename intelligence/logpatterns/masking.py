@@ -87,6 +87,10 @@ _NO_DIGIT_VARIABLE = re.compile(
 )
 
 
+# A boolean value, bare or after "key=" / "key:" ("obj=true", "enabled:false,").
+_BOOLEAN = re.compile(
+    r"^([^\w]*(?:[A-Za-z_][\w.\-]*[=:])?)(?:true|false|True|False|TRUE|FALSE)([^\w]*)$"
+)
 _NUMERIC_CORE = frozenset("0123456789.:,-_")
 _OPENERS = "([{\"'"
 _CLOSERS = ")]}\"',;:."
@@ -108,6 +112,12 @@ def _plain_number(token: str) -> str | None:
 MAX_TOKEN_LEN = 512
 
 
+def _mask_word(token: str) -> str:
+    """A token without digits, dots or slashes: only a boolean value can be variable."""
+    boolean = _BOOLEAN.match(token)
+    return boolean.group(1) + WILDCARD + boolean.group(2) if boolean else token
+
+
 def _mask_text(token: str) -> str:
     if len(token) > MAX_TOKEN_LEN:
         # A very long token with digits is a blob (base64, serialized data, a long id):
@@ -117,6 +127,8 @@ def _mask_text(token: str) -> str:
     if plain is not None:
         return plain
     if _HAS_DIGIT.search(token) is None:
+        if _BOOLEAN.match(token):
+            return _mask_word(token)
         # Only URLs, paths and host names can hide in a token without digits; a dotted
         # code name ("org.apache.Foo") is rejected by a set look-up before any regex runs.
         if "/" in token or "\\" in token:
@@ -158,7 +170,7 @@ class Masker:
         if token.isdigit():
             masked = WILDCARD
         elif token.isalpha():
-            masked = token
+            masked = _mask_word(token)
         else:
             # Every rule treats all digits alike, so tokens of one digit shape mask alike:
             # "blk_-69..." and "blk_-12..." share one regex pass.
@@ -192,7 +204,7 @@ class Masker:
         if "0" in text or "." in text or "/" in text or "\\" in text:
             masked = _mask_text(text)
         else:
-            masked = text
+            masked = _mask_word(text)
         if "0" in masked:
             masked = _PER_TOKEN
         if len(self._shapes) >= self._cache_size:

@@ -117,3 +117,12 @@ def test_huge_tokens_are_one_value_and_cheap() -> None:
     blob = "a" + "1b" * 50_000  # would backtrack quadratically in the token regexes
     assert Masker().mask_key(f"payload {blob} end") == ("payload", "<*>", "end")
     assert Masker().mask_token("z" * 500) == "z" * 500
+
+
+@pytest.mark.parametrize(
+    ("token", "masked"),
+    [("true", "<*>"), ("obj=false", "obj=<*>"), ("(True),", "(<*>),"), ("trueish", "trueish")],
+)
+def test_boolean_values_are_variables(token: str, masked: str) -> None:
+    assert Masker().mask_token(token) == masked
+    assert Masker().mask_key(f"flag {token}") == ("flag", masked)
