@@ -498,6 +498,8 @@ class TemplateMiner:
         live = set(self.templates)
         self.aliases = {a: r for a, r in self.aliases.items() if self.resolve(r) in live}
         self._leaves = {k: v for k, v in self._leaves.items() if self.resolve(v) in live}
+        self._variadic = {k: v for k, v in self._variadic.items() if self.resolve(v) in live}
+        self._trunks.clear()
         self._buckets.clear()
         for tid in list(self.templates):
             self._register(tid)
