@@ -150,7 +150,10 @@ def _parameters(
     values: dict[int, Counter[str]] = defaultdict(Counter)
     extractors = _slot_extractors(tpl)
     for toks in token_lists:
-        if len(toks) != len(tpl.tokens):
+        n = len(tpl.tokens)
+        if tpl.variadic and len(toks) > n:
+            toks = [*toks[: n - 1], " ".join(toks[n - 1 :])]  # the list is one value
+        if len(toks) != n:
             continue
         for pos, rx in extractors:
             if rx is None:

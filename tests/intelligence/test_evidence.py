@@ -146,3 +146,16 @@ def test_evidence_entry_wraps_ranked_findings() -> None:
     assert entry["status"] == "ok"
     assert entry["findings"][0]["kind"] == "new"
     assert state is not None and state["templates"]
+
+
+def test_parameters_of_a_trailing_list_are_the_whole_list() -> None:
+    base = [(t, f"heartbeat from node {t % 7}", {}) for t in range(0, 3600, 10)]
+    inc = [
+        (3600 + t, "evicting keys " + " ".join(f"k{t}_{j}" for j in range(1 + t % 3)), {})
+        for t in range(0, 900, 10)
+    ]
+    findings, _ = analyse_windows(base, inc, baseline_range=(0, 3600), incident_range=(3600, 4500))
+    top = findings[0]
+    assert top.template == "evicting keys <*>"
+    assert top.parameters[0]["total"] == top.incident_count
+    assert any(" " in v["value"] for v in top.parameters[0]["top"])
