@@ -35,8 +35,8 @@ def collect_log_evidence(
     source = {
         "datasource": "loki",
         "loki_query": query,
-        "baseline": {"start": to_ns(baseline[0]), "end": to_ns(baseline[1]), "lines": len(base)},
-        "incident": {"start": to_ns(incident[0]), "end": to_ns(incident[1]), "lines": len(inc)},
+        "baseline": _window(baseline, base, max_lines),
+        "incident": _window(incident, inc, max_lines),
     }
     findings, new_state = analyse_windows(
         [e.as_record() for e in base],
@@ -53,6 +53,13 @@ def collect_log_evidence(
         d["source"]["drilldown_query"] = drilldown_query(query, f.template)
         out.append(d)
     return out, new_state
+
+
+def _window(window: Window, lines: list, max_lines: int) -> dict[str, Any]:
+    out: dict[str, Any] = {"start": to_ns(window[0]), "end": to_ns(window[1]), "lines": len(lines)}
+    if len(lines) >= max_lines:
+        out["truncated"] = True  # counts are a lower bound: Loki had more lines than we read
+    return out
 
 
 def drilldown_query(query: str, template: str) -> str:
