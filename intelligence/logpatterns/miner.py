@@ -500,9 +500,8 @@ class TemplateMiner:
         self._leaves = {k: v for k, v in self._leaves.items() if self.resolve(v) in live}
         self._variadic = {k: v for k, v in self._variadic.items() if self.resolve(v) in live}
         self._trunks.clear()
-        self._buckets.clear()
-        for tid in list(self.templates):
-            self._register(tid)
+        # Buckets keep their entries: evicted ids no longer resolve to a live template and
+        # are ignored by ``_is_slot``; the bucket index has its own size bound.
 
     # ------------------------------------------------------------- persistence
     def to_state(self) -> dict[str, Any]:
