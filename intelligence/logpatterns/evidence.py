@@ -218,10 +218,11 @@ def analyse_windows(
     source: dict[str, Any] | None = None,
     config: EvidenceConfig | None = None,
 ) -> tuple[list[Finding], dict[str, Any]]:
-    """Mine both windows and return ranked findings plus the updated miner state.
+    """Mine both windows and return ranked findings plus the service's new normal state.
 
     ``state`` is a service's persisted ``TemplateMiner.to_state()``: templates seen there
-    are "known", so they are never reported as new. ``source`` is copied into each finding
+    are "known", so they are never reported as new. The returned state has learned the
+    baseline window only. ``source`` is copied into each finding
     (e.g. ``{"loki_query": ..., "baseline": {...}, "incident": {...}}``).
     """
     cfg = config or EvidenceConfig()
@@ -233,6 +234,9 @@ def analyse_windows(
     ti = _span(inc, incident_range)
 
     base_ids = [miner.add(line).template_id for _, line, _ in base]
+    # What the service looks like when healthy: learned from the baseline only, so the
+    # incident's own patterns are not persisted as "normal" for the next analysis.
+    normal_state = miner.to_state()
     inc_matches = [miner.add(line) for _, line, _ in inc]
     known = {miner.resolve(t) for t in known}
 
@@ -305,4 +309,4 @@ def analyse_windows(
             )
         )
     findings.sort(key=lambda f: (-f.score, f.template_id))
-    return findings[: cfg.max_findings], miner.to_state()
+    return findings[: cfg.max_findings], normal_state

@@ -57,9 +57,10 @@ def test_surge_needs_significance_not_just_a_ratio() -> None:
 
 def test_patterns_in_the_persisted_normal_state_are_not_new() -> None:
     base, inc = checkout_logs()
+    # an earlier analysis whose baseline (healthy window) already had these timeouts
     _, state = analyse_windows(
-        [],
         [r for r in inc if "timed out" in r[1]],
+        [],
         baseline_range=(0, 60),
         incident_range=(60, 120),
     )
@@ -159,3 +160,13 @@ def test_parameters_of_a_trailing_list_are_the_whole_list() -> None:
     assert top.template == "evicting keys <*>"
     assert top.parameters[0]["total"] == top.incident_count
     assert any(" " in v["value"] for v in top.parameters[0]["top"])
+
+
+def test_returned_state_learns_the_baseline_not_the_incident() -> None:
+    base, inc = checkout_logs()
+    _, state = analyse_windows(
+        base, inc, baseline_range=(BASE_START, BASE_END), incident_range=(INC_START, INC_END)
+    )
+    texts = {" ".join(t["tokens"]) for t in state["templates"]}
+    assert not any("timed out" in t for t in texts)
+    assert any(t.startswith("cache hit") for t in texts)
