@@ -25,7 +25,7 @@ def collect_log_evidence(
     limit: int = 5000,
     max_lines: int = 100_000,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Findings (plain dicts, ranked) and the service's updated miner state.
+    """Findings (plain dicts, ranked) and the service's new normal state (baseline-learned).
 
     Every finding points back to the Loki query and both windows (ns epoch), so the UI can
     open exactly the lines it was computed from.
