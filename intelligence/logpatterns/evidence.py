@@ -233,7 +233,7 @@ def analyse_windows(
     tb = _span(base, baseline_range)
     ti = _span(inc, incident_range)
 
-    base_ids = [miner.add(line).template_id for _, line, _ in base]
+    base_ids = miner.add_many(line for _, line, _ in base)
     # What the service looks like when healthy: learned from the baseline only, so the
     # incident's own patterns are not persisted as "normal" for the next analysis.
     normal_state = miner.to_state()
