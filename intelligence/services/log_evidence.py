@@ -35,6 +35,8 @@ def collect_log_evidence(
     source = {
         "datasource": "loki",
         "loki_query": query,
+        "start": to_ns(incident[0]),  # the incident window, as a Loki query_range would take
+        "end": to_ns(incident[1]),
         "baseline": _window(baseline, base, max_lines),
         "incident": _window(incident, inc, max_lines),
     }

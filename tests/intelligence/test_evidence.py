@@ -100,6 +100,7 @@ def test_findings_are_plain_data_with_a_pointer_to_the_loki_query() -> None:
     assert evidence[0]["template"] == "upstream request to <*> timed out after <*>"
     src = evidence[0]["source"]
     assert src["loki_query"] == '{app="checkout"}'
+    assert (src["start"], src["end"]) == (INC_START * S, INC_END * S)
     assert src["incident"] == {"start": INC_START * S, "end": INC_END * S, "lines": len(inc)}
     assert src["baseline"]["lines"] == len(base)
     assert src["drilldown_query"] == '{app="checkout"} |= "upstream"'
