@@ -417,7 +417,7 @@ class TemplateMiner:
 
     def _is_slot(self, bucket: dict[str, str], pos: int) -> bool:
         """Decide whether the values seen at ``pos`` make it a parameter slot."""
-        if "\0merged" in bucket:
+        if len(bucket) < 2 or "\0merged" in bucket:
             return False
         live = {self.resolve(t) for t in bucket.values()}
         live = {t for t in live if t in self.templates and not self.templates[t].variadic}
