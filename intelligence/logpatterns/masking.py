@@ -11,6 +11,7 @@ steady stream costs one ``translate`` and one dictionary look-up per line.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 WILDCARD = "<*>"
 
@@ -48,23 +49,69 @@ _TLD = (
     "lt|lv|ee|si|hr|rs|by|kz|ve|pe|uy|eu|asia|me|tv|cc|ws|su|cloud|arpa"
 )
 
-_VARIABLE = re.compile(
-    r"(?P<url>[A-Za-z][A-Za-z0-9+.\-]*://\S+)"
-    r"|(?P<uuid>(?<![0-9A-Za-z])[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12})"
-    r"|(?P<winpath>(?<![A-Za-z0-9])[A-Za-z]:\\[^\s\"',;]*)"
-    r"|(?P<path>(?<![\w.\-])(?:~|\.{1,2})?(?:/[^\s/\"'()\[\]<>{},;]+){2,}/?)"
-    r"|(?P<host>(?<![\w.\-])[A-Za-z0-9][\w\-]*(?:\.[\w\-]+)*\.(?i:" + _TLD + r")(?![\w.\-]))"
-    r"|(?P<dnsname>(?<![\w.\-])[A-Za-z][A-Za-z_\-]*\d[\w\-]*(?:\.[A-Za-z][\w\-]*){2,}(?![\w.\-]))"
-    r"|(?P<location>(?<![\w.\-])(?=(?:[A-Za-z]*\d\w*[-:]){1,}[\w:\-]*\d)"
-    r"[A-Za-z0-9]+(?:[-:][A-Za-z0-9]+){2,}(?![\w.\-]))"
-    r"|(?P<node>(?<![\w.\-])[A-Za-z]+(?:-[A-Za-z]+)+-\d[\w.\-]*(?::\d+)?(?:/[\d.:]+)?(?![\w]))"
-    r"|(?P<id>(?<![A-Za-z0-9])[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z][A-Za-z0-9]*)*_-?\d\w*(?:[.\-]\w+)*)"
-    r"|(?P<version>(?<![A-Za-z0-9])[vV]\d+(?:\.\d+)+\w*)"
-    r"|(?P<numbered>(?<![A-Za-z0-9])[A-Za-z]+\d{4,}(?![A-Za-z0-9]))"
-    r"|(?P<hex>(?<![A-Za-z0-9])0[xX][0-9a-fA-F]+)"
-    r"|(?P<hexword>(?<![\w])(?=[0-9a-fA-F]*[0-9])(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}(?![\w]))"
-    r"|(?P<num>(?:^/)?(?<![A-Za-z0-9])[-+]?\d\w*(?:[.\-]\w+)*)"
-)
+# The variable rules, in priority order, each with a cheap necessary condition: a token is
+# matched only against the rules that can apply to it (same result, far fewer branches).
+_RULES: list[tuple[str, Callable[[str], bool]]] = [
+    (r"(?P<url>[A-Za-z][A-Za-z0-9+.\-]*://\S+)", lambda t: "://" in t),
+    (
+        r"(?P<uuid>(?<![0-9A-Za-z])[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12})",
+        lambda t: t.count("-") >= 4,
+    ),
+    (r"(?P<winpath>(?<![A-Za-z0-9])[A-Za-z]:\\[^\s\"',;]*)", lambda t: ":\\" in t),
+    (
+        r"(?P<path>(?<![\w.\-])(?:~|\.{1,2})?(?:/[^\s/\"'()\[\]<>{},;]+){2,}/?)",
+        lambda t: t.count("/") >= 2,
+    ),
+    (
+        r"(?P<host>(?<![\w.\-])[A-Za-z0-9][\w\-]*(?:\.[\w\-]+)*\.(?i:" + _TLD + r")(?![\w.\-]))",
+        lambda t: "." in t,
+    ),
+    (
+        r"(?P<dnsname>(?<![\w.\-])[A-Za-z][A-Za-z_\-]*\d[\w\-]*(?:\.[A-Za-z][\w\-]*){2,}"
+        r"(?![\w.\-]))",
+        lambda t: t.count(".") >= 2,
+    ),
+    (
+        r"(?P<location>(?<![\w.\-])(?=(?:[A-Za-z]*\d\w*[-:]){1,}[\w:\-]*\d)"
+        r"[A-Za-z0-9]+(?:[-:][A-Za-z0-9]+){2,}(?![\w.\-]))",
+        lambda t: t.count("-") + t.count(":") >= 2,
+    ),
+    (
+        r"(?P<node>(?<![\w.\-])[A-Za-z]+(?:-[A-Za-z]+)+-\d[\w.\-]*(?::\d+)?(?:/[\d.:]+)?(?![\w]))",
+        lambda t: t.count("-") >= 2,
+    ),
+    (
+        r"(?P<id>(?<![A-Za-z0-9])[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z][A-Za-z0-9]*)*_-?\d\w*"
+        r"(?:[.\-]\w+)*)",
+        lambda t: "_" in t,
+    ),
+    (
+        r"(?P<version>(?<![A-Za-z0-9])[vV]\d+(?:\.\d+)+\w*)",
+        lambda t: ("v" in t or "V" in t) and "." in t,
+    ),
+    (r"(?P<numbered>(?<![A-Za-z0-9])[A-Za-z]+\d{4,}(?![A-Za-z0-9]))", lambda t: len(t) >= 5),
+    (r"(?P<hex>(?<![A-Za-z0-9])0[xX][0-9a-fA-F]+)", lambda t: "0x" in t or "0X" in t),
+    (
+        r"(?P<hexword>(?<![\w])(?=[0-9a-fA-F]*[0-9])(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}"
+        r"(?![\w]))",
+        lambda t: len(t) >= 8,
+    ),
+    (r"(?P<num>(?:^/)?(?<![A-Za-z0-9])[-+]?\d\w*(?:[.\-]\w+)*)", lambda t: True),
+]
+_VARIABLE = re.compile("|".join(rule for rule, _ in _RULES))
+_RULE_SETS: dict[tuple[bool, ...], re.Pattern[str]] = {}
+
+
+def _rules_for(token: str) -> re.Pattern[str]:
+    """The alternation of just the rules whose necessary condition ``token`` meets."""
+    key = tuple(applies(token) for _, applies in _RULES)
+    rx = _RULE_SETS.get(key)
+    if rx is None:
+        rx = re.compile("|".join(rule for (rule, _), on in zip(_RULES, key, strict=True) if on))
+        _RULE_SETS[key] = rx
+    return rx
+
+
 # "key=1##2##3": a key's value made only of variables and separators is one value.
 _KEYED_COMPOUND = re.compile(r"^([A-Za-z_][\w.\-]*[=:])((?:<\*>[^\w<>]*){2,})$")
 # Variables glued by these separators are one value (an endpoint "ip:port", a list "a,b").
@@ -138,7 +185,7 @@ def _mask_text(token: str) -> str:
             if tail in _TLDS:
                 return _NO_DIGIT_VARIABLE.sub(WILDCARD, token)
         return token
-    masked = _VARIABLE.sub(WILDCARD, token)
+    masked = _rules_for(token).sub(WILDCARD, token)
     if WILDCARD in masked:
         masked = _GLUED.sub(WILDCARD, masked)
         keyed = _KEYED_COMPOUND.match(masked)

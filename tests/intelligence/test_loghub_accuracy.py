@@ -52,3 +52,18 @@ def test_line_shape_cache_is_exact_on_real_lines() -> None:
     cached, fresh = Masker(), Masker()
     for line in lines + variants:
         assert list(cached.mask_key(line)) == fresh.mask_line(line)[1], line
+
+
+def test_rule_preselection_matches_the_full_rule_set_on_real_tokens() -> None:
+    from intelligence.logpatterns import masking
+
+    tokens = set()
+    for system in DEV:
+        cfg = SETTINGS[system]
+        for line in _contents(DEFAULT_DATA / cfg["log_file"], cfg["log_format"]):
+            tokens.update(line.split())
+    extra = ["ab-12-cd-34", "v1.2.3", "0xdeadbeef", "deadbeef01", "KB1234567", "a_b_12", "x:1:2"]
+    for token in [*tokens, *extra]:
+        assert masking._rules_for(token).sub("<*>", token) == masking._VARIABLE.sub("<*>", token), (
+            token
+        )
