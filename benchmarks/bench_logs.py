@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from importlib import metadata
 from pathlib import Path
 
 from intelligence.logpatterns.headers import compile_log_format
@@ -77,6 +78,13 @@ def _drain(masking: bool, tuned: dict | None = None) -> Predictor:
         return [str(i) for i in ids], [by_id[i].get_template() for i in ids]
 
     return run
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "?"
 
 
 @dataclass
@@ -177,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{platform.machine()}; data `{args.data}`.",
             "",
             "- `ours`: `intelligence.logpatterns` TemplateMiner, one default configuration.",
-            "- `drain3+mask`: drain3 0.9.x `TemplateMinerConfig()` defaults (sim_th 0.4, "
+            f"- `drain3+mask`: drain3 {_version('drain3')} `TemplateMinerConfig()` defaults "
+            "(sim_th 0.4, "
             "depth 4, max_children 100) with our generic token masking as its only masking "
             "instruction (no per-system regexes).",
             "- `drain3`: drain3 defaults as shipped (no masking instructions).",
@@ -185,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
             "the published per-system regexes, `st` and `depth` from `settings.json`.",
             "- GA/FGA/PA by `intelligence/logpatterns/scoring.py` (groups keyed by "
             "EventTemplate); lines/s = mining step only (process CPU "
-            f"time, tools interleaved, best of {args.repeat}), same header extraction for all.",
+            f"time, tools interleaved, best of {args.repeat}, a fresh miner per run so caches "
+            "start cold), same header extraction for all.",
             "",
             table,
             "",
