@@ -50,6 +50,12 @@ def _le_order(labels: dict[str, str]) -> float:
         return math.nan
 
 
+def metric_families(names: set[str]) -> dict[str, str]:
+    """Family name -> type for a set of metric names (what ``/api/v1/metadata`` lists)."""
+    bases = {name[: -len("_bucket")] for name in names if name.endswith("_bucket")}
+    return dict(sorted(_family(name, bases) for name in names))
+
+
 def render(tsdb: TSDB, *, only: Callable[[dict[str, str]], bool] | None = None) -> str:
     """The exposition text for every series (or those ``only`` accepts)."""
     latest = [

@@ -22,7 +22,7 @@ import numpy as np
 
 from lab import exposition
 from lab.promql import Engine, PromQLError, RangeSeries
-from lab.promql.engine import LOOKBACK_DELTA_MS, Labels, Sample
+from lab.promql.engine import DEFAULT_SUBQUERY_STEP_MS, LOOKBACK_DELTA_MS, Labels, Sample
 from lab.promql.lexer import parse_duration
 from lab.promql.parser import parse, parse_metric_selector
 from lab.tsdb import TSDB, Matcher
@@ -76,6 +76,12 @@ def format_timestamp(t_ms: int) -> str:
     t_ms = abs(t_ms)
     whole, fraction = divmod(t_ms, 1000)
     return f"{sign}{whole}.{fraction:03d}" if fraction else f"{sign}{whole}"
+
+
+def _json_seconds(t_ms: int) -> str:
+    """Scalar and string results carry ``t / 1000`` as a plain JSON float (shortest form:
+    ``1.18``, ``2``), unlike vector/matrix points, which always print three decimals."""
+    return np.format_float_positional(t_ms / 1000, unique=True, trim="-")
 
 
 def _labels_json(labels: Labels) -> str:
@@ -166,10 +172,13 @@ class PrometheusAPI:
         tsdb: TSDB,
         now: Callable[[], float] = time.time,
         lookback_delta_ms: int = LOOKBACK_DELTA_MS,
+        evaluation_interval_ms: int = DEFAULT_SUBQUERY_STEP_MS,
     ) -> None:
+        """``evaluation_interval_ms`` plays Prometheus's global ``evaluation_interval``:
+        the step of subqueries written without one (``x[10m:]``)."""
         self.tsdb = tsdb
         self.now = now
-        self.engine = Engine(tsdb, lookback_delta_ms)
+        self.engine = Engine(tsdb, lookback_delta_ms, evaluation_interval_ms)
 
     def handle(
         self, method: str, path: str, query: dict[str, list[str]], body: bytes
@@ -197,6 +206,10 @@ class PrometheusAPI:
             return _success(handler(params, arg) if arg is not None else handler(params))
         except APIError as err:
             return _error(err)
+        except RecursionError:
+            return _error(APIError("bad_data", "query is nested too deeply"))
+        except Exception as exc:  # a server answers, even about its own bugs
+            return _error(APIError("internal", f"{type(exc).__name__}: {exc}"))
 
     def _route(self, path: str) -> tuple[Callable[..., str], tuple[str, ...], str | None] | None:
         both = ("GET", "POST")
@@ -206,6 +219,7 @@ class PrometheusAPI:
             "/api/v1/series": (self._series, both),
             "/api/v1/labels": (self._labels, both),
             "/api/v1/status/buildinfo": (self._buildinfo, ("GET",)),
+            "/api/v1/metadata": (self._metadata, ("GET",)),
         }
         if path in routes:
             handler, methods = routes[path]
@@ -269,9 +283,10 @@ class PrometheusAPI:
         elif result.result_type == "matrix":
             data = _matrix_json(value)  # type: ignore[arg-type]
         elif result.result_type == "scalar":
-            data = _point(t_ms, value.value)  # type: ignore[union-attr]
+            seconds = _json_seconds(t_ms)
+            data = f'[{seconds},"{format_value(value.value)}"]'  # type: ignore[union-attr]
         else:
-            data = f"[{format_timestamp(t_ms)},{json.dumps(value.value)}]"  # type: ignore[union-attr]
+            data = f"[{_json_seconds(t_ms)},{json.dumps(value.value)}]"  # type: ignore[union-attr]
         return f'{{"resultType":"{result.result_type}","result":{data}}}'
 
     def _query_range(self, params: dict[str, list[str]]) -> str:
@@ -296,9 +311,10 @@ class PrometheusAPI:
                 "Try decreasing the query resolution (?step=XX)",
             )
         try:
+            # Unlike /query, Prometheus 2.42 reports range-query parse errors unprefixed.
             node = parse(self._first(params, "query"))
         except PromQLError as exc:
-            raise _invalid("query", str(exc)) from None
+            raise APIError("bad_data", str(exc)) from None
         try:
             matrix = self.engine.range_query(node, start, end, step)
         except PromQLError as exc:
@@ -327,6 +343,25 @@ class PrometheusAPI:
             {labels[name] for labels in self._matching_labels(params) if name in labels}
         )
         return json.dumps(values, separators=(",", ":"), ensure_ascii=False)
+
+    def _metadata(self, params: dict[str, list[str]]) -> str:
+        """Types inferred from names as ``exposition`` declares them; no help or unit text."""
+        names = set(self.tsdb.label_values("__name__"))
+        families = exposition.metric_families(names)
+        wanted = self._first(params, "metric")
+        limit_text = self._first(params, "limit")
+        try:
+            limit = int(limit_text) if limit_text else -1
+        except ValueError:
+            raise APIError("bad_data", "limit must be a number") from None
+        data: dict[str, list[dict[str, str]]] = {}
+        for family, kind in families.items():
+            if wanted and family != wanted:
+                continue
+            if 0 <= limit <= len(data):
+                break
+            data[family] = [{"type": kind, "help": "", "unit": ""}]
+        return json.dumps(data, separators=(",", ":"))
 
     def _buildinfo(self, params: dict[str, list[str]]) -> str:
         return json.dumps(BUILD_INFO, separators=(",", ":"))

@@ -9,13 +9,14 @@ fetched once per query for the whole evaluation span and sliced per step with
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from lab.promql import functions as fn
-from lab.promql.errors import EvalError
+from lab.promql.errors import EvalError, PromQLError
 from lab.promql.nodes import (
     COMPARISON_OPS,
     MATRIX,
@@ -29,6 +30,7 @@ from lab.promql.nodes import (
     NumberLiteral,
     Paren,
     StringLiteral,
+    Subquery,
     Unary,
     VectorMatching,
     VectorSelector,
@@ -39,6 +41,11 @@ from lab.tsdb import TSDB
 Labels = tuple[tuple[str, str], ...]  # sorted (name, value) pairs
 
 LOOKBACK_DELTA_MS = 5 * 60 * 1000
+# A subquery without a step uses Prometheus's default global evaluation_interval.
+DEFAULT_SUBQUERY_STEP_MS = 60 * 1000
+_LABEL_NAME_RE = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+_EXPAND_BRACED_RE = re.compile(r"\$\{([a-zA-Z0-9_]+)\}")
+_EXPAND_BARE_RE = re.compile(r"\$([a-zA-Z0-9_]+)")
 _DROP_NAME_OPS = frozenset({"+", "-", "*", "/", "%", "^"})
 
 
@@ -101,13 +108,19 @@ def drop_name(labels: Labels) -> Labels:
 class Engine:
     """Instant and range queries over one TSDB."""
 
-    def __init__(self, tsdb: TSDB, lookback_delta_ms: int = LOOKBACK_DELTA_MS) -> None:
+    def __init__(
+        self,
+        tsdb: TSDB,
+        lookback_delta_ms: int = LOOKBACK_DELTA_MS,
+        default_subquery_step_ms: int = DEFAULT_SUBQUERY_STEP_MS,
+    ) -> None:
         self.tsdb = tsdb
         self.lookback_delta_ms = lookback_delta_ms
+        self.default_subquery_step_ms = default_subquery_step_ms
 
     def instant_query(self, query: str | Node, t_ms: int) -> QueryResult:
         node = parse(query) if isinstance(query, str) else query
-        ev = _Evaluation(self, t_ms, t_ms)
+        ev = _Evaluation(self, t_ms, t_ms, 1)
         with np.errstate(all="ignore"):
             value = ev.eval(node, t_ms)
         if isinstance(value, Scalar):
@@ -116,7 +129,7 @@ class Engine:
             return QueryResult("string", value)
         if node.type == MATRIX:
             return QueryResult("matrix", sorted(value, key=lambda s: s.labels))  # type: ignore[arg-type]
-        if not (isinstance(_unparen(node), Aggregate) and _unparen(node).op in ("topk", "bottomk")):
+        if not _keeps_order(node):
             value = sorted(value, key=lambda s: s.labels)  # type: ignore[arg-type]
         return QueryResult("vector", value)
 
@@ -124,24 +137,26 @@ class Engine:
         node = parse(query) if isinstance(query, str) else query
         if node.type not in (SCALAR, "vector"):
             from_type = {MATRIX: "range vector", STRING: "string"}[node.type]
-            raise EvalError(
+            raise PromQLError(  # bad_data, like Prometheus's NewRangeQuery
                 f'invalid expression type "{from_type}" for range query, '
                 "must be Scalar or instant Vector"
             )
-        ev = _Evaluation(self, start_ms, end_ms)
-        rows: dict[Labels, tuple[list[int], list[float]]] = {}
+        ev = _Evaluation(self, start_ms, end_ms, step_ms)
         with np.errstate(all="ignore"):
-            for ts in range(start_ms, end_ms + 1, step_ms):
-                value = ev.eval(node, ts)
-                samples = [Sample((), value.value)] if isinstance(value, Scalar) else value
-                for sample in samples:  # type: ignore[union-attr]
-                    times, values = rows.setdefault(sample.labels, ([], []))
-                    times.append(ts)
-                    values.append(sample.value)
+            rows = ev.collect(node)
         return [
             RangeSeries(labels, np.asarray(times, dtype=np.int64), np.asarray(vals))
             for labels, (times, vals) in sorted(rows.items())
         ]
+
+
+def _keeps_order(node: Node) -> bool:
+    """Results of sort/sort_desc/topk/bottomk are returned in their computed order;
+    everything else sorted by labels, for stable output."""
+    node = _unparen(node)
+    if isinstance(node, Aggregate):
+        return node.op in ("topk", "bottomk")
+    return isinstance(node, Call) and node.func in ("sort", "sort_desc")
 
 
 def _unparen(node: Node) -> Node:
@@ -150,56 +165,177 @@ def _unparen(node: Node) -> Node:
     return node
 
 
-class _Evaluation:
-    """State of one query: the evaluation span and the per-selector data cache."""
+@dataclass
+class _Stored:
+    """One selected series with what per-step evaluation reuses: plain lists for cheap
+    scalar access, and window bounds for every step computed in one vectorised pass."""
 
-    def __init__(self, engine: Engine, start_ms: int, end_ms: int) -> None:
+    labels: Labels
+    nameless: Labels
+    t_ms: np.ndarray
+    values: np.ndarray
+    t_list: list[int]
+    v_list: list[float]
+    bounds: dict[tuple[int, int], tuple[list[int], list[int]]]
+
+
+Window = tuple[_Stored, int, int]  # a series and the [lo, hi) slice inside a range window
+
+
+class _Evaluation:
+    """State of one query: the step grid and the per-selector data cache."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        start_ms: int,
+        end_ms: int,
+        step_ms: int,
+        query_span: tuple[int, int] | None = None,
+    ) -> None:
         self.engine = engine
         self.start_ms = start_ms
         self.end_ms = end_ms
-        self._cache: dict[tuple[VectorSelector, int], list[RangeSeries]] = {}
+        self.step_ms = step_ms
+        # what ``@ start()`` / ``@ end()`` mean: the outermost query's span
+        self.query_span = query_span or (start_ms, end_ms)
+        self.steps = np.arange(start_ms, end_ms + 1, step_ms, dtype=np.int64)
+        self._cache: dict[tuple[VectorSelector, int], list[_Stored]] = {}
+        self._subqueries: dict[Subquery, list[_Stored]] = {}
+        self._group_keys: dict[tuple[int, Labels], Labels] = {}
+
+    def collect(self, node: Node) -> dict[Labels, tuple[list[int], list[float]]]:
+        """``node`` evaluated at every step: rows of (timestamps, values) per label set."""
+        rows: dict[Labels, tuple[list[int], list[float]]] = {}
+        for ts in self.steps.tolist():
+            value = self.eval(node, ts)
+            samples = [Sample((), value.value)] if isinstance(value, Scalar) else value
+            for sample in samples:  # type: ignore[union-attr]
+                times, values = rows.setdefault(sample.labels, ([], []))
+                times.append(ts)
+                values.append(sample.value)
+        return rows
+
+    def _subquery_series(self, node: Subquery) -> list[_Stored]:
+        """The subquery's inner expression evaluated once for the whole query span, on a
+        grid aligned to multiples of its step (as Prometheus does), cached per node."""
+        cached = self._subqueries.get(node)
+        if cached is None:
+            step = node.step or self.engine.default_subquery_step_ms
+            at = self._at(node.at)
+            first, last = (self.start_ms, self.end_ms) if at is None else (at, at)
+            earliest = first - node.offset - node.range
+            start = step * (earliest // step)
+            if start < earliest:
+                start += step
+            end = last - node.offset
+            cached = []
+            if start <= end:
+                inner = _Evaluation(self.engine, start, end, step, self.query_span)
+                for labels, (times, values) in sorted(inner.collect(node.expr).items()):
+                    t_ms = np.asarray(times, dtype=np.int64)
+                    cached.append(
+                        _Stored(
+                            labels,
+                            drop_name(labels),
+                            t_ms,
+                            np.asarray(values, dtype=np.float64),
+                            times,
+                            values,
+                            {},
+                        )
+                    )
+            self._subqueries[node] = cached
+        return cached
 
     # -- data access ---------------------------------------------------------------
-    def _series(self, selector: VectorSelector, window_ms: int) -> list[RangeSeries]:
+    def _at(self, at: int | str | None) -> int | None:
+        if at == "start":
+            return self.query_span[0]
+        if at == "end":
+            return self.query_span[1]
+        return at  # type: ignore[return-value]
+
+    def _series(self, selector: VectorSelector, window_ms: int) -> list[_Stored]:
         key = (selector, window_ms)
         cached = self._cache.get(key)
         if cached is None:
-            lo = self.start_ms - selector.offset - window_ms
-            hi = self.end_ms - selector.offset
+            at = self._at(selector.at)
+            first, last = (self.start_ms, self.end_ms) if at is None else (at, at)
+            lo = first - selector.offset - window_ms
+            hi = last - selector.offset
             found = self.engine.tsdb.select(selector.matchers, (lo - 1) / 1000, (hi + 1) / 1000)
-            cached = [
-                RangeSeries(
-                    labels_of(s.labels),
-                    np.round(s.timestamps * 1000).astype(np.int64),
-                    s.values,
+            cached = []
+            for s in found:
+                labels = labels_of(s.labels)
+                t_ms = np.round(s.timestamps * 1000).astype(np.int64)
+                cached.append(
+                    _Stored(
+                        labels,
+                        drop_name(labels),
+                        t_ms,
+                        s.values,
+                        t_ms.tolist(),
+                        s.values.tolist(),
+                        {},
+                    )
                 )
-                for s in found
-            ]
             cached.sort(key=lambda s: s.labels)
             self._cache[key] = cached
         return cached
 
+    def _bounds(
+        self, series: _Stored, offset: int, window_ms: int, ts: int, at: int | None = None
+    ) -> tuple[int, int]:
+        """[lo, hi) indices of the samples in ``[ts - offset - window, ts - offset]``
+        (``at`` instead of ``ts`` when the ``@`` modifier pins the time)."""
+        if at is not None:
+            end = at - offset
+            lo_at = int(np.searchsorted(series.t_ms, end - window_ms, side="left"))
+            return lo_at, int(np.searchsorted(series.t_ms, end, side="right"))
+        key = (offset, window_ms)
+        bounds = series.bounds.get(key)
+        if bounds is None:
+            ends = self.steps - offset
+            lo = np.searchsorted(series.t_ms, ends - window_ms, side="left")
+            hi = np.searchsorted(series.t_ms, ends, side="right")
+            bounds = series.bounds[key] = (lo.tolist(), hi.tolist())
+        i = (ts - self.start_ms) // self.step_ms
+        return bounds[0][i], bounds[1][i]
+
     def _instant_selector(self, node: VectorSelector, ts: int) -> Vector:
+        return [Sample(labels, value) for labels, _t, value in self._newest(node, ts)]
+
+    def _newest(self, node: VectorSelector, ts: int) -> list[tuple[Labels, int, float]]:
+        """(labels, sample time, value) of each series' newest sample at most the lookback
+        delta old."""
         lookback = self.engine.lookback_delta_ms
-        ref = ts - node.offset
-        out: Vector = []
+        out = []
+        at = self._at(node.at)
         for series in self._series(node, lookback):
-            idx = int(np.searchsorted(series.t_ms, ref, side="right")) - 1
-            if idx >= 0 and series.t_ms[idx] >= ref - lookback:
-                out.append(Sample(series.labels, float(series.values[idx])))
+            lo, hi = self._bounds(series, node.offset, lookback, ts, at)
+            if hi > lo:
+                out.append((series.labels, series.t_list[hi - 1], series.v_list[hi - 1]))
         return out
 
-    def _matrix_selector(self, node: MatrixSelector, ts: int) -> Matrix:
-        sel = node.selector
-        end = ts - sel.offset
-        start = end - node.range
-        out: Matrix = []
-        for series in self._series(sel, node.range):
-            lo = int(np.searchsorted(series.t_ms, start, side="left"))
-            hi = int(np.searchsorted(series.t_ms, end, side="right"))
+    def _windows(self, node: MatrixSelector | Subquery, ts: int) -> list[Window]:
+        if isinstance(node, Subquery):
+            stored, offset, at = self._subquery_series(node), node.offset, self._at(node.at)
+        else:
+            sel = node.selector
+            stored, offset, at = self._series(sel, node.range), sel.offset, self._at(sel.at)
+        out: list[Window] = []
+        for series in stored:
+            lo, hi = self._bounds(series, offset, node.range, ts, at)
             if hi > lo:
-                out.append(RangeSeries(series.labels, series.t_ms[lo:hi], series.values[lo:hi]))
+                out.append((series, lo, hi))
         return out
+
+    def _matrix_selector(self, node: MatrixSelector | Subquery, ts: int) -> Matrix:
+        return [
+            RangeSeries(series.labels, series.t_ms[lo:hi], series.values[lo:hi])
+            for series, lo, hi in self._windows(node, ts)
+        ]
 
     # -- dispatch ------------------------------------------------------------------
     def eval(self, node: Node, ts: int) -> Value:
@@ -211,7 +347,7 @@ class _Evaluation:
             return self.eval(node.expr, ts)
         if isinstance(node, VectorSelector):
             return self._instant_selector(node, ts)
-        if isinstance(node, MatrixSelector):
+        if isinstance(node, MatrixSelector | Subquery):
             return self._matrix_selector(node, ts)
         if isinstance(node, Unary):
             return self._unary(node, ts)
@@ -349,17 +485,27 @@ class _Evaluation:
         if node.without:
             grouping.add("__name__")
 
-        def key_of(labels: Labels) -> Labels:
-            if node.without:
-                return tuple(p for p in labels if p[0] not in grouping)
-            return tuple(p for p in labels if p[0] in grouping)
-
+        keys = self._group_keys
+        node_id = id(node)
         groups: dict[Labels, list[Sample]] = {}
         for sample in vec:
-            groups.setdefault(key_of(sample.labels), []).append(sample)
+            key = keys.get((node_id, sample.labels))
+            if key is None:
+                if node.without:
+                    key = tuple(p for p in sample.labels if p[0] not in grouping)
+                else:
+                    key = tuple(p for p in sample.labels if p[0] in grouping)
+                keys[(node_id, sample.labels)] = key
+            groups.setdefault(key, []).append(sample)
         if node.op in ("topk", "bottomk"):
             k_value = self._scalar(node.param, ts)  # type: ignore[arg-type]
             return _top_bottom(node.op, k_value, groups)
+        if node.op == "quantile":
+            q = self._scalar(node.param, ts)  # type: ignore[arg-type]
+            return [
+                Sample(key, fn.quantile(q, [m.value for m in members]))
+                for key, members in groups.items()
+            ]
         return [Sample(key, _aggregate_values(node.op, members)) for key, members in groups.items()]
 
     # -- functions -----------------------------------------------------------------
@@ -369,11 +515,29 @@ class _Evaluation:
             return Scalar(ts / 1000)
         if name == "vector":
             return [Sample((), self._scalar(node.args[0], ts))]
+        if name == "timestamp":
+            # A selector argument gives its samples' own times; anything else the
+            # evaluation time.
+            arg = _unparen(node.args[0])
+            if isinstance(arg, VectorSelector):
+                return [Sample(drop_name(lab), t / 1000) for lab, t, _v in self._newest(arg, ts)]
+            return [Sample(drop_name(s.labels), ts / 1000) for s in self._vector(arg, ts)]
+        if name == "absent":
+            if self._vector(node.args[0], ts):
+                return []
+            return [Sample(_absent_labels(node.args[0]), 1.0)]
+        if name in ("sort", "sort_desc"):
+            # NaN last either way; ties keep their order.
+            sign = 1.0 if name == "sort" else -1.0
+            vec = self._vector(node.args[0], ts)
+            return sorted(vec, key=lambda s: (math.isnan(s.value), sign * s.value))
         if name == "scalar":
             vec = self._vector(node.args[0], ts)
             return Scalar(vec[0].value if len(vec) == 1 else math.nan)
-        if name in _RANGE_FUNCTIONS:
+        if name in _RANGE_FUNCTIONS or name in ("predict_linear", "quantile_over_time"):
             return self._range_function(node, ts)
+        if name == "label_replace":
+            return self._label_replace(node, ts)
         if name == "histogram_quantile":
             return self._histogram_quantile(node, ts)
         vec = self._vector(node.args[0], ts)
@@ -384,18 +548,63 @@ class _Evaluation:
         return _unique([Sample(drop_name(s.labels), apply(s.value)) for s in vec])
 
     def _range_function(self, node: Call, ts: int) -> Vector:
-        arg = node.args[0]
-        assert isinstance(arg, MatrixSelector)
-        end = ts - arg.selector.offset
+        arg = node.args[1] if node.func == "quantile_over_time" else node.args[0]
+        assert isinstance(arg, MatrixSelector | Subquery)
+        pinned = arg if isinstance(arg, Subquery) else arg.selector
+        at = self._at(pinned.at)
+        end = (ts if at is None else at) - pinned.offset
         start = end - arg.range
+        compute = _RANGE_FUNCTIONS.get(node.func)
+        if node.func == "quantile_over_time":
+            q = self._scalar(node.args[0], ts)
+
+            def compute(_t: list[int], v: list[float], _start: int, _end: int) -> float | None:
+                return fn.quantile(q, v)
+
+        if node.func == "predict_linear":
+            horizon = self._scalar(node.args[1], ts)
+
+            def compute(t: list[int], v: list[float], _start: int, _end: int) -> float | None:
+                if len(v) < 2:
+                    return None
+                slope, intercept = fn.linear_regression(t, v, ts)  # anchored at eval time
+                return slope * horizon + intercept
+
+        assert compute is not None
+        keep_name = node.func == "last_over_time"
         out: Vector = []
-        for series in self._matrix_selector(arg, ts):
-            value = _RANGE_FUNCTIONS[node.func](series, start, end)
+        for series, lo, hi in self._windows(arg, ts):
+            value = compute(series.t_list[lo:hi], series.v_list[lo:hi], start, end)
             if value is not None:
-                keep_name = node.func == "last_over_time"
-                labels = series.labels if keep_name else drop_name(series.labels)
-                out.append(Sample(labels, value))
+                out.append(Sample(series.labels if keep_name else series.nameless, value))
         return _unique(out)
+
+    def _label_replace(self, node: Call, ts: int) -> Vector:
+        vec = self._vector(node.args[0], ts)
+        dst, replacement, src, pattern = (self._string(arg, ts) for arg in node.args[1:])
+        try:
+            regex = re.compile(f"^(?:{pattern})$", re.DOTALL)
+        except re.error:
+            raise EvalError(f"invalid regular expression in label_replace(): {pattern}") from None
+        if not _LABEL_NAME_RE.fullmatch(dst):
+            raise EvalError(f"invalid destination label name in label_replace(): {dst}")
+        out: Vector = []
+        for sample in vec:
+            labels = dict(sample.labels)
+            match = regex.match(labels.get(src, ""))
+            if match:
+                value = _go_expand(replacement, match)
+                if value:
+                    labels[dst] = value
+                else:
+                    labels.pop(dst, None)
+            out.append(Sample(labels_of(labels), sample.value))
+        return _unique(out)
+
+    def _string(self, node: Node, ts: int) -> str:
+        value = self.eval(node, ts)
+        assert isinstance(value, String)
+        return value.value
 
     def _histogram_quantile(self, node: Call, ts: int) -> Vector:
         q = self._scalar(node.args[0], ts)
@@ -477,6 +686,55 @@ def _result_labels(lhs: Labels, rhs: Labels, op: str, matching: VectorMatching) 
     return labels_of(labels)
 
 
+def _go_expand(template: str, match: re.Match[str]) -> str:
+    """Go's ``Regexp.Expand``: ``$1``, ``${1}``, ``$name``, ``${name}``, ``$$``; a missing
+    group expands to nothing and ``$name`` takes the longest run of word characters."""
+    out: list[str] = []
+    i = 0
+    while i < len(template):
+        ch = template[i]
+        if ch != "$":
+            out.append(ch)
+            i += 1
+            continue
+        if template.startswith("$$", i):
+            out.append("$")
+            i += 2
+            continue
+        braced = _EXPAND_BRACED_RE.match(template, i)
+        bare = _EXPAND_BARE_RE.match(template, i)
+        found = braced or bare
+        if found is None:
+            out.append("$")
+            i += 1
+            continue
+        name = found.group(1)
+        try:
+            group = match.group(int(name) if name.isdigit() else name)
+        except IndexError:  # no such group
+            group = None
+        out.append(group or "")
+        i = found.end()
+    return "".join(out)
+
+
+def _absent_labels(arg: Node) -> Labels:
+    """``absent(sel{a="x", b=~"y"})`` answers ``{a="x"}``: labels fixed by a single
+    equality matcher, as Prometheus does; nothing for any other expression."""
+    if not isinstance(arg, VectorSelector):
+        return ()
+    fixed: dict[str, str] = {}
+    dropped: set[str] = set()
+    for matcher in arg.matchers:
+        if matcher.name == "__name__":
+            continue
+        if matcher.op == "=" and matcher.name not in fixed:
+            fixed[matcher.name] = matcher.value
+        else:
+            dropped.add(matcher.name)
+    return labels_of({k: v for k, v in fixed.items() if k not in dropped})
+
+
 def _unique(vec: Vector) -> Vector:
     seen: set[Labels] = set()
     for sample in vec:
@@ -490,6 +748,17 @@ def _aggregate_values(op: str, members: list[Sample]) -> float:
     values = [m.value for m in members]
     if op == "count":
         return float(len(values))
+    if op == "group":
+        return 1.0
+    if op in ("stddev", "stdvar"):
+        # Welford's running mean and sum of squared deviations.
+        mean, squares = values[0], 0.0
+        for count, v in enumerate(values[1:], start=2):
+            delta = v - mean
+            mean += delta / count
+            squares += delta * (v - mean)
+        variance = squares / len(values)
+        return math.sqrt(variance) if op == "stddev" else variance
     if op == "sum":
         total = 0.0
         for v in values:
@@ -556,25 +825,33 @@ def _simple_function(name: str, params: list[float]) -> Callable[[float], float]
     raise EvalError(f'function "{name}" is not implemented')
 
 
-def _rate_like(is_counter: bool, is_rate: bool) -> Callable[[RangeSeries, int, int], float | None]:
-    def compute(series: RangeSeries, start: int, end: int) -> float | None:
+RangeFunction = Callable[[list[int], list[float], int, int], float | None]
+
+
+def _rate_like(is_counter: bool, is_rate: bool) -> RangeFunction:
+    def compute(t_ms: list[int], values: list[float], start: int, end: int) -> float | None:
         return fn.extrapolated_rate(
-            series.t_ms, series.values, start, end, is_counter=is_counter, is_rate=is_rate
+            t_ms, values, start, end, is_counter=is_counter, is_rate=is_rate
         )
 
     return compute
 
 
-def _over_time(name: str) -> Callable[[RangeSeries, int, int], float | None]:
-    return lambda series, _start, _end: fn.over_time(name, series.values)
+def _over_time(name: str) -> RangeFunction:
+    return lambda _t, values, _start, _end: fn.over_time(name, values)
 
 
-_RANGE_FUNCTIONS: dict[str, Callable[[RangeSeries, int, int], float | None]] = {
+_RANGE_FUNCTIONS: dict[str, RangeFunction] = {
     "rate": _rate_like(is_counter=True, is_rate=True),
     "increase": _rate_like(is_counter=True, is_rate=False),
     "delta": _rate_like(is_counter=False, is_rate=False),
-    "irate": lambda s, _a, _b: fn.instant_rate(s.t_ms, s.values, is_rate=True),
-    "idelta": lambda s, _a, _b: fn.instant_rate(s.t_ms, s.values, is_rate=False),
+    "irate": lambda t, v, _a, _b: fn.instant_rate(t, v, is_rate=True),
+    "idelta": lambda t, v, _a, _b: fn.instant_rate(t, v, is_rate=False),
+    "changes": lambda _t, v, _a, _b: fn.changes(v),
+    "stdvar_over_time": lambda _t, v, _a, _b: fn.variance_over_time(v),
+    "stddev_over_time": lambda _t, v, _a, _b: math.sqrt(fn.variance_over_time(v)),
+    "resets": lambda _t, v, _a, _b: fn.resets(v),
+    "deriv": lambda t, v, _a, _b: fn.linear_regression(t, v, t[0])[0] if len(v) > 1 else None,
     **{
         name: _over_time(name)
         for name in (

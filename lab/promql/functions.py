@@ -7,14 +7,14 @@ faithfulness test against a real Prometheus checks.
 
 from __future__ import annotations
 
+import itertools
 import math
-
-import numpy as np
+from collections.abc import Sequence
 
 
 def extrapolated_rate(
-    t_ms: np.ndarray,
-    values: np.ndarray,
+    t_ms: Sequence[int],
+    values: Sequence[float],
     range_start_ms: int,
     range_end_ms: int,
     *,
@@ -34,16 +34,18 @@ def extrapolated_rate(
     n = len(values)
     if n < 2:
         return None
-    result = float(values[-1] - values[0])
+    first = float(values[0])
+    result = float(values[-1]) - first
     if is_counter:
-        drops = values[1:] < values[:-1]
-        for before_reset in values[:-1][drops]:
-            result += float(before_reset)
+        previous = first
+        for value in values:
+            if value < previous:
+                result += previous
+            previous = value
     to_start = (int(t_ms[0]) - range_start_ms) / 1000
     to_end = (range_end_ms - int(t_ms[-1])) / 1000
     sampled = (int(t_ms[-1]) - int(t_ms[0])) / 1000
     average_interval = sampled / (n - 1)
-    first = float(values[0])
     if is_counter and result > 0 and first >= 0:
         to_zero = sampled * (first / result)
         to_start = min(to_start, to_zero)
@@ -51,13 +53,15 @@ def extrapolated_rate(
     interval = sampled
     interval += to_start if to_start < threshold else average_interval / 2
     interval += to_end if to_end < threshold else average_interval / 2
-    result = result * (interval / sampled)
+    # One combined factor, in Prometheus's order of operations: results then agree to the
+    # last bit, not just to rounding.
+    factor = interval / sampled
     if is_rate:
-        result = result / ((range_end_ms - range_start_ms) / 1000)
-    return result
+        factor /= (range_end_ms - range_start_ms) / 1000
+    return float(result * factor)
 
 
-def instant_rate(t_ms: np.ndarray, values: np.ndarray, *, is_rate: bool) -> float | None:
+def instant_rate(t_ms: Sequence[int], values: Sequence[float], *, is_rate: bool) -> float | None:
     """``irate``/``idelta``: from the last two samples only; for ``irate`` a decrease is
     a counter reset, so the increase is the new value itself."""
     if len(values) < 2:
@@ -72,20 +76,27 @@ def instant_rate(t_ms: np.ndarray, values: np.ndarray, *, is_rate: bool) -> floa
     return result
 
 
-def over_time(name: str, values: np.ndarray) -> float:
+def over_time(name: str, values: Sequence[float]) -> float:
     """The ``<aggregation>_over_time`` family over one window's values (non-empty)."""
     if name == "count_over_time":
         return float(len(values))
     if name == "sum_over_time":
-        total = 0.0
+        total = compensation = 0.0
         for v in values:
-            total += float(v)
-        return total
+            total, compensation = _neumaier_add(float(v), total, compensation)
+        return total if math.isinf(total) else total + compensation
     if name == "avg_over_time":
-        mean = 0.0
+        # An incrementally updated mean, compensated like the sum; infinities short-cut.
+        mean = compensation = 0.0
         for count, v in enumerate(values, start=1):
-            mean += float(v) / count - mean / count
-        return mean
+            v = float(v)
+            if math.isinf(mean):
+                if math.isinf(v) and (mean > 0) == (v > 0):
+                    continue
+                if not math.isinf(v) and not math.isnan(v):
+                    continue
+            mean, compensation = _neumaier_add(v / count - mean / count, mean, compensation)
+        return mean if math.isinf(mean) else mean + compensation
     if name == "last_over_time":
         return float(values[-1])
     best = float(values[0])
@@ -95,6 +106,95 @@ def over_time(name: str, values: np.ndarray) -> float:
         if better or math.isnan(best):
             best = v
     return best
+
+
+def quantile(q: float, values: Sequence[float]) -> float:
+    """The q-quantile of a sample set, linearly interpolated between the two nearest ranks
+    (``quantile`` aggregation and ``quantile_over_time``)."""
+    if not values:
+        return math.nan
+    if q < 0:
+        return -math.inf
+    if q > 1:
+        return math.inf
+    ordered = sorted(values, key=lambda v: (not math.isnan(v), v))  # NaN sorts first
+    n = float(len(ordered))
+    rank = q * (n - 1)
+    lower = max(0.0, math.floor(rank))
+    upper = min(n - 1, lower + 1)
+    weight = rank - math.floor(rank)
+    return ordered[int(lower)] * (1 - weight) + ordered[int(upper)] * weight
+
+
+def variance_over_time(values: Sequence[float]) -> float:
+    """Population variance with a compensated running mean (``stdvar_over_time``)."""
+    count = 0.0
+    mean = c_mean = aux = c_aux = 0.0
+    for v in values:
+        count += 1
+        delta = v - (mean + c_mean)
+        mean, c_mean = _neumaier_add(delta / count, mean, c_mean)
+        aux, c_aux = _neumaier_add(delta * (v - (mean + c_mean)), aux, c_aux)
+    return (aux + c_aux) / count
+
+
+def changes(values: Sequence[float]) -> float:
+    """How often the value changed (NaN to NaN is no change)."""
+    count = 0
+    previous = values[0]
+    for value in values[1:]:
+        if value != previous and not (math.isnan(value) and math.isnan(previous)):
+            count += 1
+        previous = value
+    return float(count)
+
+
+def resets(values: Sequence[float]) -> float:
+    """How often the value decreased (counter resets)."""
+    return float(sum(1 for a, b in itertools.pairwise(values) if b < a))
+
+
+def linear_regression(
+    t_ms: Sequence[int], values: Sequence[float], intercept_ms: int
+) -> tuple[float, float]:
+    """Least-squares (slope per second, value at ``intercept_ms``), with compensated sums;
+    x is measured from ``intercept_ms`` to keep the numbers small. A constant series has
+    slope 0 exactly (NaN if the constant is infinite)."""
+    n = 0.0
+    sum_x = c_x = sum_y = c_y = sum_xy = c_xy = sum_x2 = c_x2 = 0.0
+    first = float(values[0])
+    constant = True
+    for i, (t, v) in enumerate(zip(t_ms, values, strict=True)):
+        v = float(v)
+        if constant and i > 0 and v != first:
+            constant = False
+        n += 1.0
+        x = (int(t) - intercept_ms) / 1e3
+        sum_x, c_x = _neumaier_add(x, sum_x, c_x)
+        sum_y, c_y = _neumaier_add(v, sum_y, c_y)
+        sum_xy, c_xy = _neumaier_add(x * v, sum_xy, c_xy)
+        sum_x2, c_x2 = _neumaier_add(x * x, sum_x2, c_x2)
+    if constant:
+        return (math.nan, math.nan) if math.isinf(first) else (0.0, first)
+    sum_x += c_x
+    sum_y += c_y
+    sum_xy += c_xy
+    sum_x2 += c_x2
+    covariance = sum_xy - sum_x * sum_y / n
+    variance = sum_x2 - sum_x * sum_x / n
+    slope = covariance / variance
+    intercept = sum_y / n - slope * sum_x / n
+    return slope, intercept
+
+
+def _neumaier_add(increment: float, total: float, compensation: float) -> tuple[float, float]:
+    """Compensated (Kahan-Neumaier) summation step, as Prometheus uses for *_over_time."""
+    new_total = total + increment
+    if abs(total) >= abs(increment):
+        compensation += (total - new_total) + increment
+    else:
+        compensation += (increment - new_total) + total
+    return new_total, compensation
 
 
 def bucket_quantile(q: float, buckets: list[tuple[float, float]]) -> float:

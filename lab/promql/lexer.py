@@ -124,6 +124,9 @@ def tokenize(text: str) -> list[Token]:
                 continue
             nm = _NUMBER_RE.match(text, i)
             if nm is None or _is_word_char(text, nm.end()) or text[nm.end() : nm.end() + 1] == ".":
+                if _inside_brackets(tokens):
+                    digits = re.match(r"[0-9]*", text[i:])
+                    raise ParseError(f'bad duration syntax: "{digits.group()}"', i, text)
                 raise ParseError("bad number or duration syntax", i, text)
             raw = nm.group()
             value = float(int(raw, 16)) if raw[:2].lower() == "0x" else float(raw)
@@ -150,6 +153,12 @@ def tokenize(text: str) -> list[Token]:
             raise ParseError(f"unexpected character: {ch!r}", i, text)
     tokens.append(Token("EOF", "", n))
     return tokens
+
+
+def _inside_brackets(tokens: list[Token]) -> bool:
+    opens = sum(1 for t in tokens if t.kind == "OP" and t.value == "[")
+    closes = sum(1 for t in tokens if t.kind == "OP" and t.value == "]")
+    return opens > closes
 
 
 def _is_word_char(text: str, i: int) -> bool:

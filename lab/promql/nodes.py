@@ -43,6 +43,7 @@ class VectorSelector:
     name: str | None
     matchers: tuple[Matcher, ...]
     offset: int = 0  # milliseconds
+    at: int | str | None = None  # ``@``: milliseconds, "start" or "end" (of the query)
     type: str = VECTOR
 
 
@@ -50,6 +51,19 @@ class VectorSelector:
 class MatrixSelector:
     selector: VectorSelector
     range: int  # milliseconds
+    type: str = MATRIX
+
+
+@dataclass(frozen=True)
+class Subquery:
+    """``expr[range:step] offset d``: ``expr`` evaluated every ``step`` (0 = the engine's
+    default), at times aligned to multiples of the step, as a range vector."""
+
+    expr: Node
+    range: int  # milliseconds
+    step: int  # milliseconds
+    offset: int = 0
+    at: int | str | None = None
     type: str = MATRIX
 
 
@@ -110,6 +124,7 @@ Node = (
     | StringLiteral
     | VectorSelector
     | MatrixSelector
+    | Subquery
     | Call
     | Aggregate
     | Binary

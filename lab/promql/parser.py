@@ -8,6 +8,7 @@ instead of being evaluated wrongly.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import replace
 
@@ -29,6 +30,7 @@ from lab.promql.nodes import (
     NumberLiteral,
     Paren,
     StringLiteral,
+    Subquery,
     Unary,
     VectorMatching,
     VectorSelector,
@@ -50,6 +52,9 @@ FUNCTION_SIGNATURES: dict[str, tuple[tuple[str, ...], int, str]] = {
         for name in ("abs", "ceil", "floor", "exp", "ln", "log2", "log10", "sqrt")
     },
     "histogram_quantile": ((SCALAR, VECTOR), 0, VECTOR),
+    "quantile_over_time": ((SCALAR, MATRIX), 0, VECTOR),
+    "stddev_over_time": ((MATRIX,), 0, VECTOR),
+    "stdvar_over_time": ((MATRIX,), 0, VECTOR),
     "clamp_min": ((VECTOR, SCALAR), 0, VECTOR),
     "clamp_max": ((VECTOR, SCALAR), 0, VECTOR),
     "clamp": ((VECTOR, SCALAR, SCALAR), 0, VECTOR),
@@ -57,34 +62,31 @@ FUNCTION_SIGNATURES: dict[str, tuple[tuple[str, ...], int, str]] = {
     "time": ((), 0, SCALAR),
     "vector": ((SCALAR,), 0, VECTOR),
     "scalar": ((VECTOR,), 0, SCALAR),
+    "absent": ((VECTOR,), 0, VECTOR),
+    "timestamp": ((VECTOR,), 0, VECTOR),
+    "changes": ((MATRIX,), 0, VECTOR),
+    "resets": ((MATRIX,), 0, VECTOR),
+    "deriv": ((MATRIX,), 0, VECTOR),
+    "predict_linear": ((MATRIX, SCALAR), 0, VECTOR),
+    "label_replace": ((VECTOR, STRING, STRING, STRING, STRING), 0, VECTOR),
+    "sort": ((VECTOR,), 0, VECTOR),
+    "sort_desc": ((VECTOR,), 0, VECTOR),
 }  # fmt: skip
 
 # Real PromQL names the lab does not evaluate: a clear "not supported" beats "unknown".
 UNSUPPORTED_FUNCTIONS = frozenset(
     {
-        "absent",
         "absent_over_time",
-        "changes",
         "day_of_month",
         "day_of_week",
         "day_of_year",
         "days_in_month",
-        "deriv",
         "holt_winters",
         "hour",
         "label_join",
-        "label_replace",
         "minute",
         "month",
-        "predict_linear",
-        "quantile_over_time",
-        "resets",
         "sgn",
-        "sort",
-        "sort_desc",
-        "stddev_over_time",
-        "stdvar_over_time",
-        "timestamp",
         "year",
         "present_over_time",
         "acos",
@@ -105,8 +107,11 @@ UNSUPPORTED_FUNCTIONS = frozenset(
     }
 )
 
-AGGREGATORS = frozenset({"sum", "avg", "min", "max", "count", "topk", "bottomk"})
-UNSUPPORTED_AGGREGATORS = frozenset({"stddev", "stdvar", "quantile", "count_values", "group"})
+AGGREGATORS = frozenset(
+    {"sum", "avg", "min", "max", "count", "topk", "bottomk", "stddev", "stdvar", "quantile"}
+    | {"group"}
+)
+UNSUPPORTED_AGGREGATORS = frozenset({"count_values"})
 
 _PRECEDENCE = {
     "or": 1,
@@ -163,6 +168,12 @@ class _Parser:
 
     def _unexpected(self, context: str = "") -> ParseError:
         tok = self.tok
+        if tok.kind == "EOF":
+            opened = _open_brackets(self.tokens)
+            if opened == "{":
+                return self._error("unexpected end of input inside braces")
+            if opened == "(":
+                return self._error("unclosed left parenthesis")
         what = "end of input" if tok.kind == "EOF" else _describe(tok)
         suffix = f" in {context}" if context else ""
         return self._error(f"unexpected {what}{suffix}")
@@ -192,18 +203,21 @@ class _Parser:
         return None
 
     def _expr(self, min_prec: int) -> Node:
+        start = self.tok
         lhs = self._unary()
         while True:
             op = self._binary_op()
             if op is None or _PRECEDENCE[op] < min_prec:
                 return lhs
             op_tok = self._next()
-            return_bool, matching = self._bin_modifiers(op)
+            return_bool, matching = self._bin_modifiers(op, start, op_tok)
             next_prec = _PRECEDENCE[op] if op == "^" else _PRECEDENCE[op] + 1
             rhs = self._expr(next_prec)
-            lhs = self._check_binary(op, lhs, rhs, return_bool, matching, op_tok)
+            lhs = self._check_binary(op, lhs, rhs, return_bool, matching, op_tok, start)
 
-    def _bin_modifiers(self, op: str) -> tuple[bool, VectorMatching | None]:
+    def _bin_modifiers(
+        self, op: str, start: Token, op_tok: Token
+    ) -> tuple[bool, VectorMatching | None]:
         return_bool = False
         if self._is("KEYWORD", "bool"):
             self._next()
@@ -219,11 +233,11 @@ class _Parser:
             include = self._label_list() if self._is("OP", "(") else ()
             card = "many-to-one" if side == "group_left" else "one-to-many"
             if op in SET_OPS:
-                raise self._error(f"no grouping allowed for {op!r} operation".replace("'", '"'))
+                raise self._error(f'no grouping allowed for "{op}" operation', start)
             for name in include:
                 if matching.on and name in matching.labels:
                     raise self._error(
-                        f'label "{name}" must not occur in ON and GROUP clause at once'
+                        f'label "{name}" must not occur in ON and GROUP clause at once', op_tok
                     )
             matching = replace(matching, card=card, include=include)
         return return_bool, matching
@@ -236,11 +250,12 @@ class _Parser:
         return_bool: bool,
         matching: VectorMatching | None,
         op_tok: Token,
+        start: Token,
     ) -> Node:
         for side in (lhs, rhs):
             if side.type not in (SCALAR, VECTOR):
                 raise self._error(
-                    "binary expression must contain only scalar and instant vector types", op_tok
+                    "binary expression must contain only scalar and instant vector types", start
                 )
         if return_bool and op not in COMPARISON_OPS:
             raise self._error("bool modifier can only be used on comparison operators", op_tok)
@@ -248,11 +263,9 @@ class _Parser:
         if op in COMPARISON_OPS and both_scalar and not return_bool:
             raise self._error("comparisons between scalars must use BOOL modifier", op_tok)
         if op in SET_OPS and (lhs.type == SCALAR or rhs.type == SCALAR):
-            raise self._error(
-                f'set operator "{op}" not allowed in binary scalar expression', op_tok
-            )
+            raise self._error(f'set operator "{op}" not allowed in binary scalar expression', start)
         if matching is not None and (lhs.type != VECTOR or rhs.type != VECTOR):
-            raise self._error("vector matching only allowed between instant vectors", op_tok)
+            raise self._error("vector matching only allowed between instant vectors", start)
         if lhs.type == VECTOR and rhs.type == VECTOR:
             matching = matching or VectorMatching()
             if op in SET_OPS:
@@ -275,43 +288,98 @@ class _Parser:
             if isinstance(operand, NumberLiteral):
                 return NumberLiteral(-operand.value)
             return Unary("-", operand, type=operand.type)
-        return self._postfix(self._primary())
+        start = self.tok
+        return self._postfix(self._primary(), start)
 
-    def _postfix(self, node: Node) -> Node:
+    def _postfix(self, node: Node, node_start: Token) -> Node:
         while True:
             if self._is("OP", "["):
                 start = self._next()
                 duration = self._expect("DURATION", context="range selector")
                 if self._is("OP", ":"):
-                    raise self._error("subqueries are not supported by the lab", start)
+                    self._next()
+                    step = 0
+                    if self._is("DURATION"):
+                        step = self._duration(self._next())
+                    self._expect("OP", "]", context="subquery selector")
+                    if node.type != VECTOR:
+                        raise self._error(
+                            "subquery is only allowed on instant vector, got "
+                            f"{TYPE_NAMES[node.type]} instead",
+                            node_start,
+                        )
+                    rng = self._duration(duration)
+                    if rng == 0:
+                        raise self._error("duration must be greater than 0", duration)
+                    node = Subquery(node, rng, step)
+                    continue
                 self._expect("OP", "]", context="range selector")
                 if not isinstance(node, VectorSelector):
                     raise self._error("ranges only allowed for vector selectors", start)
                 rng = self._duration(duration)
                 if rng == 0:
-                    raise self._error("range selector must be non-zero", duration)
+                    raise self._error("duration must be greater than 0", duration)
                 node = MatrixSelector(node, rng)
             elif self._is("KEYWORD", "offset"):
-                off_tok = self._next()
+                self._next()
                 sign = 1
                 if self._is("OP", "-") or self._is("OP", "+"):
                     sign = -1 if self._next().value == "-" else 1
                 offset = sign * self._duration(self._expect("DURATION", context="offset"))
                 if isinstance(node, VectorSelector):
-                    node = _with_offset(node, offset, off_tok, self)
+                    node = _with_offset(node, offset, node_start, self)
                 elif isinstance(node, MatrixSelector):
-                    inner = _with_offset(node.selector, offset, off_tok, self)
+                    inner = _with_offset(node.selector, offset, node_start, self)
                     node = MatrixSelector(inner, node.range)
+                elif isinstance(node, Subquery):
+                    if node.offset:
+                        raise self._error("offset may not be set multiple times", node_start)
+                    node = replace(node, offset=offset)
                 else:
                     raise self._error(
                         "offset modifier must be preceded by an instant vector selector or "
-                        "range vector selector",
-                        off_tok,
+                        "range vector selector or a subquery",
+                        node_start,
                     )
             elif self._is("OP", "@"):
-                raise self._error("the @ modifier is not supported by the lab")
+                self._next()
+                at = self._at_value()
+                target = node.selector if isinstance(node, MatrixSelector) else node
+                if not isinstance(target, VectorSelector | Subquery):
+                    raise self._error(
+                        "@ modifier must be preceded by an instant vector selector or range "
+                        "vector selector or a subquery",
+                        node_start,
+                    )
+                if target.at is not None:
+                    raise self._error("@ <timestamp> may not be set multiple times", node_start)
+                target = replace(target, at=at)
+                node = (
+                    MatrixSelector(target, node.range)
+                    if isinstance(node, MatrixSelector)
+                    else target
+                )
             else:
                 return node
+
+    def _at_value(self) -> int | str:
+        """``@ <unix seconds>``, ``@ start()`` or ``@ end()``."""
+        sign = 1.0
+        if self._is("OP", "-") or self._is("OP", "+"):
+            sign = -1.0 if self._next().value == "-" else 1.0
+        tok = self.tok
+        if tok.kind == "NUMBER":
+            self._next()
+            seconds = sign * tok.number
+            if not math.isfinite(seconds) or abs(seconds) > 9.2e15:
+                raise self._error("timestamp out of bounds for @ modifier", tok)
+            return round(seconds * 1000)
+        if tok.kind == "IDENT" and tok.value in ("start", "end") and sign > 0:
+            self._next()
+            self._expect("OP", "(", context="@ modifier")
+            self._expect("OP", ")", context="@ modifier")
+            return tok.value
+        raise self._unexpected("@, expected timestamp")
 
     def _duration(self, tok: Token) -> int:
         try:
@@ -373,17 +441,17 @@ class _Parser:
                         'label matching, expected one of "=", "!=", "=~" or "!~"'
                     )
                 self._next()
-                value_tok = self._expect("STRING", context="label matching")
+                value_tok = self._expect("STRING", context="label matching, expected string")
                 if label_tok.value == "__name__" and name is not None:
                     raise self._error(
                         f'metric name must not be set twice: "{name}" or "{value_tok.value}"',
-                        label_tok,
+                        start,
                     )
                 if op_tok.value in ("=~", "!~"):
                     try:
                         re.compile(value_tok.value)
                     except re.error as exc:
-                        raise self._error(f"error parsing regexp: {exc}", value_tok) from None
+                        raise self._error(f"error parsing regexp: {exc}", label_tok) from None
                 matchers.append(Matcher(label_tok.value, op_tok.value, value_tok.value))
                 if self._is("OP", ","):
                     self._next()
@@ -426,33 +494,36 @@ class _Parser:
                 raise self._unexpected("aggregation")
             without = self._next().value.lower() == "without"
             grouping = self._label_list()
-        wants = 2 if op in ("topk", "bottomk") else 1
+        wants = 2 if op in ("topk", "bottomk", "quantile") else 1
         if len(args) != wants:
             raise self._error(
                 "wrong number of arguments for aggregate expression provided, "
                 f"expected {wants}, got {len(args)}",
                 start,
             )
-        param = args[0] if wants == 2 else None
-        expr = args[-1]
+        param = args[0][0] if wants == 2 else None
+        expr, expr_start = args[-1]
         if expr.type != VECTOR:
             raise self._error(
                 "expected type instant vector in aggregation expression, got "
                 f"{TYPE_NAMES[expr.type]}",
-                start,
+                expr_start,
             )
         if param is not None and param.type != SCALAR:
             raise self._error(
                 f"expected type scalar in aggregation parameter, got {TYPE_NAMES[param.type]}",
-                start,
+                args[0][1],
             )
         return Aggregate(op, expr, param, grouping, without)
 
-    def _arguments(self, context: str) -> list[Node]:
+    def _arguments(self, context: str) -> list[tuple[Node, Token]]:
+        """Comma-separated expressions in parentheses, each with its first token (type
+        errors point at the offending argument, as Prometheus's do)."""
         self._expect("OP", "(", context=context)
-        args: list[Node] = []
+        args: list[tuple[Node, Token]] = []
         while not self._is("OP", ")"):
-            args.append(self._expr(0))
+            first = self.tok
+            args.append((self._expr(0), first))
             if self._is("OP", ","):
                 self._next()
             elif not self._is("OP", ")"):
@@ -474,20 +545,34 @@ class _Parser:
                 f'expected {qualifier}{expected} argument(s) in call to "{name}", got {len(args)}',
                 start,
             )
-        for want, arg in zip(arg_types, args, strict=False):
+        for want, (arg, arg_start) in zip(arg_types, args, strict=False):
             if arg.type != want:
                 raise self._error(
                     f'expected type {TYPE_NAMES[want]} in call to function "{name}", '
                     f"got {TYPE_NAMES[arg.type]}",
-                    start,
+                    arg_start,
                 )
-        return Call(name, tuple(args), type=ret)
+        return Call(name, tuple(arg for arg, _start in args), type=ret)
 
 
 def _with_offset(node: VectorSelector, offset: int, tok: Token, parser: _Parser) -> VectorSelector:
     if node.offset:
         raise parser._error("offset may not be set multiple times", tok)
     return replace(node, offset=offset)
+
+
+def _open_brackets(tokens: list[Token]) -> str:
+    """The innermost bracket still open at the end of input ("" when all are closed)."""
+    stack: list[str] = []
+    pairs = {")": "(", "}": "{", "]": "["}
+    for tok in tokens:
+        if tok.kind != "OP":
+            continue
+        if tok.value in "({[":
+            stack.append(tok.value)
+        elif tok.value in pairs and stack and stack[-1] == pairs[tok.value]:
+            stack.pop()
+    return stack[-1] if stack else ""
 
 
 def _describe(tok: Token) -> str:

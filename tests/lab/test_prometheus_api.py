@@ -65,6 +65,8 @@ def test_time_defaults_to_now_and_accepts_rfc3339(api: PrometheusAPI) -> None:
 def test_scalar_string_and_matrix_results(api: PrometheusAPI) -> None:
     _, scalar = call(api, "/api/v1/query", query="1.5 * 2", time="100.25")
     assert scalar["data"] == {"resultType": "scalar", "result": [100.25, "3"]}
+    _status, _h, raw = api.handle("GET", "/api/v1/query", {"query": ["1"], "time": ["100.5"]}, b"")
+    assert raw.endswith(b'"result":[100.5,"1"]}}')  # not 100.500: a plain JSON float
     _, string = call(api, "/api/v1/query", query='"hello"', time="100")
     assert string["data"] == {"resultType": "string", "result": [100, "hello"]}
     _, matrix = call(api, "/api/v1/query", query='up{job="db"}[30s]', time="120")
@@ -181,7 +183,7 @@ def test_query_range_shape(api: PrometheusAPI) -> None:
         ),
         (
             {"query": "up[5m]", "start": "0", "end": "5", "step": "1"},
-            'invalid expression type "range vector"',
+            'invalid expression type "range vector" for range query',
         ),
     ],
 )
@@ -189,10 +191,13 @@ def test_query_range_errors(api: PrometheusAPI, params: dict[str, str], message:
     status, body = call(api, "/api/v1/query_range", **params)
     assert body["status"] == "error"
     assert message in body["error"]
-    if "invalid expression type" in message:
-        assert (status, body["errorType"]) == (422, "execution")
-    else:
-        assert (status, body["errorType"]) == (400, "bad_data")
+    assert (status, body["errorType"]) == (400, "bad_data")
+
+
+def test_range_query_parse_errors_have_no_parameter_prefix(api: PrometheusAPI) -> None:
+    status, body = call(api, "/api/v1/query_range", query="rate(up)", start="0", end="5", step="1")
+    assert (status, body["errorType"]) == (400, "bad_data")
+    assert body["error"].startswith("1:6: parse error: expected type range vector")
 
 
 def test_eleven_thousand_points_are_allowed(api: PrometheusAPI) -> None:
@@ -206,7 +211,7 @@ def test_parse_errors_are_bad_data(api: PrometheusAPI) -> None:
     assert body == {
         "status": "error",
         "errorType": "bad_data",
-        "error": 'invalid parameter "query": 1:1: parse error: expected type range vector in '
+        "error": 'invalid parameter "query": 1:6: parse error: expected type range vector in '
         'call to function "rate", got instant vector',
     }
     status, body = call(api, "/api/v1/query", query="holt_winters(up[5m], 0.1, 0.1)")
@@ -240,6 +245,15 @@ def test_series_requires_match_and_unions_selectors(api: PrometheusAPI) -> None:
     assert body["data"] == []
 
 
+def test_series_and_labels_accept_post_forms(api: PrometheusAPI) -> None:
+    body = b"match%5B%5D=up%7Bjob%3D%22api%22%7D&start=0&end=200"
+    status, payload = call(api, "/api/v1/series", method="POST", body=body)
+    assert status == 200
+    assert payload["data"] == [{"__name__": "up", "instance": "a:1", "job": "api"}]
+    status, payload = call(api, "/api/v1/labels", method="POST", body=b"match%5B%5D=reqs_total")
+    assert payload["data"] == ["__name__", "code", "job"]
+
+
 def test_labels_and_label_values(api: PrometheusAPI) -> None:
     _, body = call(api, "/api/v1/labels")
     assert body["data"] == ["__name__", "code", "instance", "job"]
@@ -258,6 +272,36 @@ def test_labels_and_label_values(api: PrometheusAPI) -> None:
 def test_buildinfo(api: PrometheusAPI) -> None:
     status, body = call(api, "/api/v1/status/buildinfo")
     assert status == 200 and body["data"]["version"].startswith("2.")
+
+
+def test_metadata_infers_types_from_names(api: PrometheusAPI, db: TSDB) -> None:
+    db.add({"__name__": "lat_bucket", "le": "+Inf"}, 120, 1)
+    db.add({"__name__": "lat_count"}, 120, 1)
+    _, body = call(api, "/api/v1/metadata")
+    assert body["data"] == {
+        "lat": [{"type": "histogram", "help": "", "unit": ""}],
+        "reqs_total": [{"type": "counter", "help": "", "unit": ""}],
+        "up": [{"type": "gauge", "help": "", "unit": ""}],
+    }
+    _, body = call(api, "/api/v1/metadata", metric="up")
+    assert list(body["data"]) == ["up"]
+    _, body = call(api, "/api/v1/metadata", limit="1")
+    assert len(body["data"]) == 1
+
+
+def test_unexpected_failures_are_answered_not_raised(api: PrometheusAPI) -> None:
+    status, body = call(api, "/api/v1/query", query="(" * 5000 + "1" + ")" * 5000)
+    assert (status, body["errorType"]) == (400, "bad_data")
+
+    def broken(*_args: object) -> None:
+        raise OSError("disk gone")
+
+    api.engine.instant_query = broken  # type: ignore[method-assign]
+    status, body = call(api, "/api/v1/query", query="up")
+    assert (status, body) == (
+        500,
+        {"status": "error", "errorType": "internal", "error": "OSError: disk gone"},
+    )
 
 
 def test_unknown_paths_and_methods(api: PrometheusAPI) -> None:

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from lab.promql import Engine, EvalError
+from lab.promql import Engine, EvalError, PromQLError
 from lab.tsdb import TSDB
 
 T = 1_000_000  # seconds; evaluation time used throughout
@@ -249,7 +249,7 @@ def test_range_query_steps_and_scalars(db: TSDB) -> None:
     assert rows[0].values.tolist() == pytest.approx([10.0, 10.0, 10.0])
     scalar_rows = engine.range_query("1 + 1", 0, 2000, 1000)
     assert scalar_rows[0].labels == () and scalar_rows[0].values.tolist() == [2.0, 2.0, 2.0]
-    with pytest.raises(EvalError, match='invalid expression type "range vector"'):
+    with pytest.raises(PromQLError, match='invalid expression type "range vector"'):
         engine.range_query("queue_depth[5m]", 0, 1000, 1000)
 
 
@@ -258,3 +258,73 @@ def test_range_vector_instant_query_returns_raw_samples(db: TSDB) -> None:
     assert result.result_type == "matrix"
     (series,) = result.value  # type: ignore[misc]
     assert series.t_ms.tolist() == [(T - 30) * 1000, (T - 20) * 1000, (T - 10) * 1000, T * 1000]
+
+
+def test_absent(db: TSDB) -> None:
+    assert q(db, 'absent(queue_depth{pod="web-0"})') == {}
+    assert q(db, 'absent(nope{job="x", env=~"p.*", pod="a", pod="b"})') == {L(job="x"): 1.0}
+    assert q(db, "absent(sum(nope))") == {(): 1.0}
+
+
+def test_sort_and_sort_desc_keep_their_order(db: TSDB) -> None:
+    ascending = Engine(db).instant_query("sort(queue_depth)", T * 1000).value
+    assert [s.value for s in ascending] == [3.0, 5.0, 10.0]  # type: ignore[union-attr]
+    descending = Engine(db).instant_query("sort_desc(queue_depth)", T * 1000).value
+    assert [s.value for s in descending] == [10.0, 5.0, 3.0]  # type: ignore[union-attr]
+    assert all(dict(s.labels)["__name__"] == "queue_depth" for s in descending)  # type: ignore[union-attr]
+
+
+def test_stddev_stdvar_quantile_group(db: TSDB) -> None:
+    # queue_depth: 3, 5, 10 -> mean 6, population variance (9 + 1 + 16) / 3
+    assert q(db, "stdvar(queue_depth)") == pytest.approx({(): 26 / 3})
+    assert q(db, "stddev(queue_depth)") == pytest.approx({(): (26 / 3) ** 0.5})
+    assert q(db, "quantile(0.5, queue_depth)") == {(): 5.0}
+    assert q(db, "quantile(0.75, queue_depth)") == {(): 7.5}  # between 5 and 10
+    assert q(db, "quantile(2, queue_depth)") == {(): math.inf}
+    assert q(db, "quantile by (service) (0, queue_depth)") == {
+        L(service="api"): 3.0,
+        L(service="web"): 10.0,
+    }
+    assert q(db, "group by (service) (queue_depth)") == {
+        L(service="api"): 1.0,
+        L(service="web"): 1.0,
+    }
+
+
+def test_quantile_and_stddev_over_time() -> None:
+    db = TSDB()
+    for t, v in (
+        (10, 2.0),
+        (20, 4.0),
+        (30, 4.0),
+        (40, 4.0),
+        (50, 5.0),
+        (60, 5.0),
+        (70, 7.0),
+        (80, 9.0),
+    ):
+        db.add({"__name__": "g"}, t, v)
+    assert q(db, "stddev_over_time(g[70s])", 80) == {(): pytest.approx(2.0)}
+    assert q(db, "stdvar_over_time(g[70s])", 80) == {(): pytest.approx(4.0)}
+    assert q(db, "quantile_over_time(0.5, g[70s])", 80) == {(): 4.5}
+    assert q(db, "quantile_over_time(-1, g[70s])", 80) == {(): -math.inf}
+
+
+def test_timestamp_gives_sample_times_for_selectors(db: TSDB) -> None:
+    assert set(q(db, "timestamp(queue_depth)").values()) == {float(T - 30)}
+    assert set(q(db, "timestamp(queue_depth * 1)").values()) == {float(T)}  # eval time
+    assert all("__name__" not in dict(k) for k in q(db, "timestamp(queue_depth)"))
+
+
+def test_at_modifier_pins_the_evaluation_time(db: TSDB) -> None:
+    pinned = q(db, f'http_requests_total{{pod="api-0",code="200"}} @ {T - 60}', T + 1000)
+    assert list(pinned.values()) == [5400.0]
+    rate = q(db, f'rate(http_requests_total{{pod="web-0",code="500"}}[1m] @ {T - 60})', T + 1)
+    assert list(rate.values()) == pytest.approx([2.0])
+    rows = Engine(db).range_query(
+        'queue_depth{pod="web-0"} @ end() - queue_depth{pod="web-0"} @ start()',
+        (T - 20) * 1000,
+        T * 1000,
+        10_000,
+    )
+    assert rows[0].values.tolist() == [0.0, 0.0, 0.0]

@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pytest
 
+from lab.promql import EvalError
 from lab.promql.engine import Engine
 from lab.promql.functions import bucket_quantile, extrapolated_rate, instant_rate
 from lab.tsdb import TSDB
@@ -166,3 +167,67 @@ def test_math_functions_and_clamps() -> None:
     assert _one(db, "log2(abs(v) * 0 + 8)", 10) == 3
     assert _one(db, "log10(abs(v) * 0 + 1000)", 10) == 3
     assert math.isnan(_one(db, "sqrt(v)", 10))
+
+
+def test_sum_and_avg_over_time_are_compensated_like_prometheus() -> None:
+    from lab.promql.functions import over_time
+
+    # Plain left-to-right float addition loses the 1 entirely; Prometheus's Kahan-Neumaier
+    # summation keeps it.
+    assert over_time("sum_over_time", [1e16, 1.0, -1e16]) == 1.0
+    assert over_time("avg_over_time", [math.inf, 1.0]) == math.inf
+    assert math.isnan(over_time("avg_over_time", [math.inf, -math.inf]))
+    assert over_time("sum_over_time", [math.inf, 1.0]) == math.inf
+
+
+def test_rate_uses_one_combined_factor() -> None:
+    # Same data, two orders of float operations: Prometheus multiplies by
+    # (extrapolated / sampled / range) once, which is what we must reproduce bit for bit.
+    # 0.7 over 2 s of samples, extrapolated by 1 s to the window start, per 3 s:
+    # 0.7 * (3 / 2 / 3) == 0.35, whereas (0.7 * 3 / 2) / 3 == 0.3499999999999999.
+    t = np.array([1_000, 2_000, 3_000], dtype=np.int64)
+    values = np.array([1.0, 1.2, 1.7])
+    got = extrapolated_rate(t, values, 0, 3_000, is_counter=False, is_rate=True)
+    assert got == 0.35
+
+
+def test_changes_resets_deriv_predict_linear() -> None:
+    db = _db_with({"disk": [(100 + i * 10, 1000 - i * 20.0) for i in range(10)]})
+    db.add({"__name__": "c", "job": "j"}, 10, 5)
+    db.add({"__name__": "c", "job": "j"}, 20, 2)
+    db.add({"__name__": "c", "job": "j"}, 30, 2)
+    db.add({"__name__": "c", "job": "j"}, 40, 1)
+    assert _one(db, "deriv(disk[1m])", 190) == pytest.approx(-2.0)
+    # anchored at the evaluation time: 820 now, falling 2/s for an hour
+    assert _one(db, "predict_linear(disk[1m], 3600)", 190) == pytest.approx(820 - 7200)
+    assert _one(db, "changes(c[1m])", 40) == 2
+    assert _one(db, "resets(c[1m])", 40) == 2
+    flat = _db_with({"f": [(10, 3.0), (20, 3.0)]})
+    assert _one(flat, "deriv(f[1m])", 20) == 0.0
+    assert _one(flat, "predict_linear(f[1m], 100)", 20) == 3.0
+
+
+def test_label_replace() -> None:
+    db = TSDB()
+    db.add({"__name__": "up", "pod": "web-7", "job": "x"}, 10, 1)
+    engine = Engine(db)
+
+    def labels(query: str) -> dict[str, str]:
+        (sample,) = engine.instant_query(query, 10_000).value  # type: ignore[misc]
+        return dict(sample.labels)
+
+    assert labels('label_replace(up, "app", "$1", "pod", "(.*)-[0-9]+")')["app"] == "web"
+    assert labels('label_replace(up, "app", "${1}x$2", "pod", "(.*)-([0-9])")')["app"] == "webx7"
+    assert labels('label_replace(up, "app", "$1x", "pod", "(.*)")').get("app") is None  # $1x
+    assert labels('label_replace(up, "app", "$$1", "pod", ".*")')["app"] == "$1"
+    assert "pod" not in labels('label_replace(up, "pod", "", "pod", ".*")')
+    assert "app" not in labels('label_replace(up, "app", "a", "pod", "web")')  # anchored
+    assert labels('label_replace(up, "app", "a", "pod", "web")')["__name__"] == "up"
+
+
+def test_label_replace_errors() -> None:
+    db = _db_with({"up": [(10, 1.0)]})
+    with pytest.raises(EvalError, match="invalid destination label name"):
+        Engine(db).instant_query('label_replace(up, "1x", "a", "job", ".*")', 10_000)
+    with pytest.raises(EvalError, match="invalid regular expression"):
+        Engine(db).instant_query('label_replace(up, "x", "a", "job", "(")', 10_000)

@@ -17,6 +17,7 @@ from lab.promql.nodes import (
     NumberLiteral,
     Paren,
     StringLiteral,
+    Subquery,
     Unary,
     VectorMatching,
     VectorSelector,
@@ -85,6 +86,25 @@ def test_offset_on_instant_and_range_selectors() -> None:
     node = parse("x[1m] offset 1h")
     assert isinstance(node, MatrixSelector)
     assert node.range == 60_000 and node.selector.offset == 3_600_000
+
+
+def test_subqueries() -> None:
+    inner = parse("rate(x[1m])")
+    assert parse("max_over_time(rate(x[1m])[10m:30s])") == Call(
+        "max_over_time", (Subquery(inner, 600_000, 30_000),)
+    )
+    assert parse("x[5m:]") == Subquery(parse("x"), 300_000, 0)
+    node = parse("x[5m:1m] offset 2m")
+    assert isinstance(node, Subquery) and node.offset == 120_000 and node.type == "matrix"
+
+
+def test_at_modifier() -> None:
+    assert parse("x @ 100.5").at == 100_500  # type: ignore[union-attr]
+    node = parse("rate(x[5m] @ end() offset 1m)")
+    assert isinstance(node, Call)
+    arg = node.args[0]
+    assert isinstance(arg, MatrixSelector) and arg.selector.at == "end"
+    assert parse("x[5m:1m] @ start()").at == "start"  # type: ignore[union-attr]
 
 
 def test_numbers() -> None:
@@ -169,10 +189,11 @@ def test_types_are_inferred() -> None:
     ("query", "message"),
     [
         ("", "no expression found in input"),
-        ("sum(", "unexpected end of input"),
+        ("sum(", "unclosed left parenthesis"),
         ("foo bar", 'unexpected identifier "bar"'),
-        ('foo{a="b"', "unexpected end of input in label matching"),
-        ("foo{a=b}", 'unexpected identifier "b" in label matching'),
+        ('foo{a="b"', "unexpected end of input inside braces"),
+        ("x[5m", "unexpected end of input in range selector"),
+        ("foo{a=b}", 'unexpected identifier "b" in label matching, expected string'),
         ("{}", "vector selector must contain at least one non-empty matcher"),
         ('{a=""}', "vector selector must contain at least one non-empty matcher"),
         ('foo{__name__="bar"}', 'metric name must not be set twice: "foo" or "bar"'),
@@ -180,8 +201,11 @@ def test_types_are_inferred() -> None:
         ("rate(foo[5m], 1)", 'expected 1 argument(s) in call to "rate", got 2'),
         ("abs(x[5m])", 'expected type instant vector in call to function "abs", got range vector'),
         ("nosuchfn(x)", 'unknown function with name "nosuchfn"'),
-        ("label_replace(x, 'a', 'b', 'c', 'd')", 'function "label_replace" is not supported'),
-        ("quantile(0.5, x)", "aggregation 'quantile' is not supported"),
+        ("holt_winters(x[5m], 0.5, 0.5)", 'function "holt_winters" is not supported'),
+        ("label_replace(x, 'a', 'b', 'c')", 'expected 5 argument(s) in call to "label_replace"'),
+        ("label_replace(x, 'a', 'b', 'c', 1)", "expected type string in call to function"),
+        ("count_values('v', x)", "aggregation 'count_values' is not supported"),
+        ("quantile(x)", "wrong number of arguments for aggregate expression provided"),
         ("sum(x[5m])", "expected type instant vector in aggregation expression, got range vector"),
         ("topk(x)", "wrong number of arguments for aggregate expression provided, expected 2"),
         ("1 > 2", "comparisons between scalars must use BOOL modifier"),
@@ -192,16 +216,21 @@ def test_types_are_inferred() -> None:
         ("a and on(x) group_left b", 'no grouping allowed for "and" operation'),
         ("a + on(x) group_left(x) b", 'label "x" must not occur in ON and GROUP clause at once'),
         ("(x)[5m]", "ranges only allowed for vector selectors"),
-        ("x[5m:1m]", "subqueries are not supported"),
-        ("x @ 1000", "the @ modifier is not supported"),
+        ("(1)[5m:1m]", "subquery is only allowed on instant vector, got scalar"),
+        ("x[5m:1m] offset 1m offset 1m", "offset may not be set multiple times"),
+        ("sum(x) @ 1000", "@ modifier must be preceded by an instant vector selector"),
+        ("x @ 1 @ 2", "@ <timestamp> may not be set multiple times"),
+        ("x @ Inf", "timestamp out of bounds for @ modifier"),
         ("abs(x) offset 5m", "offset modifier must be preceded by an instant vector selector"),
         ("x offset 1m offset 2m", "offset may not be set multiple times"),
-        ("x[0s]", "range selector must be non-zero"),
+        ("x[0s]", "duration must be greater than 0"),
         ("-x[5m]", "unary expression only allowed on expressions of type scalar or instant vector"),
-        ("x[5x]", "bad number or duration syntax"),
+        ("x[5x]", 'bad duration syntax: "5"'),
+        ("x offset 5x", "bad number or duration syntax"),
         ('x{a=~"("}', "error parsing regexp"),
         ('"unterminated', "unterminated quoted string"),
         ("x $ y", "unexpected character: '$'"),
+        ("a atan2 b", 'binary operator "atan2" is not supported'),
     ],
 )
 def test_invalid_queries(query: str, message: str) -> None:
@@ -211,6 +240,18 @@ def test_invalid_queries(query: str, message: str) -> None:
     assert ": parse error: " in str(info.value)
 
 
-def test_error_position_is_line_and_column() -> None:
-    with pytest.raises(ParseError, match=r"^2:3: parse error"):
-        parse("sum(x)\n  )")
+@pytest.mark.parametrize(
+    ("query", "position"),
+    [
+        ("sum(x)\n  )", "2:3"),  # line and column of the unexpected token
+        ("rate(foo)", "1:6"),  # a wrongly typed argument
+        ("sum(x[5m])", "1:5"),  # a wrongly typed aggregation operand
+        ("x[5m] + 1", "1:1"),  # the whole binary expression
+        ("a + on(x) group_left(x) b", "1:3"),  # the operator
+        ('foo{__name__="bar"}', "1:1"),  # the selector
+        ("x offset 1m offset 2m", "1:1"),
+    ],
+)
+def test_error_positions_match_prometheus(query: str, position: str) -> None:
+    with pytest.raises(ParseError, match=rf"^{position}: parse error"):
+        parse(query)
