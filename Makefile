@@ -1,8 +1,8 @@
 # The two commands: `make run` (the product + demo, nothing to start first) and `make test`.
-.PHONY: run test lint format bench bench-ingest bench-logs
+.PHONY: run test lint format bench bench-ingest bench-lab bench-logs
 
 run:
-	scripts/bootstrap.sh
+	scripts/bootstrap.sh run
 	scripts/run.sh
 
 test:
@@ -16,11 +16,15 @@ format:
 	.venv/bin/ruff check --fix .
 	.venv/bin/ruff format .
 
-bench: bench-ingest bench-logs
+bench: bench-ingest bench-lab bench-logs
 
 bench-ingest:
 	scripts/bootstrap.sh bench
 	scripts/bench.sh ingest
+
+bench-lab:
+	scripts/bootstrap.sh bench
+	.venv/bin/python -m benchmarks.bench_lab
 
 # Log template mining: our miner beside drain3 on the Loghub-2k systems (not a test).
 bench-logs:

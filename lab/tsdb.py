@@ -81,6 +81,36 @@ class TSDB:
             buf.times.append(float(t))
             buf.values.append(float(value))
 
+    def add_series(
+        self, labels: Mapping[str, str], times: Sequence[float], values: Sequence[float]
+    ) -> None:
+        """Append a run of samples to one series at once: the generator's fast path.
+
+        Samples not newer than the series' last one are dropped, as ``add`` does.
+        """
+        self.add_series_key(label_key(labels), times, values)
+
+    def add_series_key(
+        self, key: LabelKey, times: Sequence[float], values: Sequence[float]
+    ) -> None:
+        """``add_series`` with the label key already computed (callers that cache it)."""
+        ts = np.asarray(times, dtype=np.float64).tolist()
+        vs = np.asarray(values, dtype=np.float64).tolist()
+        with self._lock:
+            buf = self._series.get(key)
+            if buf is None:
+                buf = self._series[key] = _Buffer()
+            if buf.times:
+                last = buf.times[-1]
+                keep = next((i for i, t in enumerate(ts) if t > last), len(ts))
+                ts, vs = ts[keep:], vs[keep:]
+            buf.times.extend(ts)
+            buf.values.extend(vs)
+
+    def sample_count(self) -> int:
+        with self._lock:
+            return sum(len(buf.times) for buf in self._series.values())
+
     def add_many(self, samples: Iterable[tuple[Mapping[str, str], float, float]]) -> None:
         for labels, t, value in samples:
             self.add(labels, t, value)

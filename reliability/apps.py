@@ -6,4 +6,8 @@ class ReliabilityConfig(AppConfig):
     verbose_name = "Reliability Studio"
 
     def ready(self) -> None:
-        from reliability import signals  # noqa: F401  (connects guardian permission sync)
+        from reliability import audit, signals  # noqa: F401  (connects permission sync)
+        from reliability.models import Team
+        from reliability.permissions import objects_for
+
+        audit.register_visibility("reliability.team", lambda user: objects_for(user, "view", Team))

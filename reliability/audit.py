@@ -26,13 +26,13 @@ class AuditContext:
     via: str = "system"
 
 
-_context: contextvars.ContextVar[AuditContext] = contextvars.ContextVar(
-    "audit_context", default=AuditContext()
+_context: contextvars.ContextVar[AuditContext | None] = contextvars.ContextVar(
+    "audit_context", default=None
 )
 
 
 def current_context() -> AuditContext:
-    return _context.get()
+    return _context.get() or AuditContext()
 
 
 @contextmanager
@@ -108,3 +108,17 @@ def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
         for key in sorted(set(before) | set(after))
         if before.get(key) != after.get(key)
     }
+
+
+VisibleObjects = Callable[[Any], models.QuerySet]
+_visibility: dict[str, VisibleObjects] = {}
+
+
+def register_visibility(model_label: str, visible: VisibleObjects) -> None:
+    """Say how to find the objects of ``model_label`` a user may see, so the audit log
+    shows them their entries. Apps register from ``AppConfig.ready`` (imports point down)."""
+    _visibility[model_label] = visible
+
+
+def visibility_providers() -> dict[str, VisibleObjects]:
+    return dict(_visibility)

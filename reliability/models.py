@@ -86,7 +86,8 @@ class AuditLog(models.Model):
         indexes = [models.Index(fields=["object_type", "object_id", "-timestamp"])]
 
     def __str__(self) -> str:
-        return f"{self.timestamp:%Y-%m-%d %H:%M:%S} {self.actor_repr} {self.action} {self.object_repr}"
+        when = f"{self.timestamp:%Y-%m-%d %H:%M:%S}"
+        return f"{when} {self.actor_repr} {self.action} {self.object_repr}"
 
     def save(self, *args, **kwargs):
         if self.pk is not None:

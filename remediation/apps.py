@@ -2,5 +2,5 @@ from django.apps import AppConfig
 
 
 class RemediationConfig(AppConfig):
-    default_auto_field = 'django.db.models.BigAutoField'
-    name = 'remediation'
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "remediation"

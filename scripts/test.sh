@@ -9,6 +9,8 @@ scripts/bootstrap.sh
 source scripts/services.sh
 trap services_stop EXIT
 services_start
+# tasks run inline in tests; tests/test_celery_worker.py runs a real worker on Redis
+export CELERY_TASK_ALWAYS_EAGER=true
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/pytest "$@"

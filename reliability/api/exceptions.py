@@ -23,7 +23,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]):
     if isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
     response = drf_exception_handler(exc, context)
-    if response is not None and isinstance(exc, exceptions.APIException):
-        if isinstance(response.data, dict) and "detail" in response.data:
-            response.data.setdefault("code", getattr(exc.detail, "code", exc.default_code))
+    if (
+        response is not None
+        and isinstance(exc, exceptions.APIException)
+        and isinstance(response.data, dict)
+        and "detail" in response.data
+    ):
+        response.data.setdefault("code", getattr(exc.detail, "code", exc.default_code))
     return response

@@ -3,8 +3,13 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
+from reliability.api import views
+
 router = DefaultRouter()
+router.register("teams", views.TeamViewSet, basename="team")
+router.register("audit-log", views.AuditLogViewSet, basename="auditlog")
 
 urlpatterns = [
+    path("", include("incidents.api.urls")),
     path("", include(router.urls)),
 ]

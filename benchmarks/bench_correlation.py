@@ -1,0 +1,382 @@
+"""Correlation benchmark: our engine against two baselines on lab alert storms.
+
+Not a test: it prints and writes a table (``bench-results/correlation.md`` and ``.json``).
+Each storm of the default set is replayed in one-second batches, as the correlation
+worker would take them off its queue; every firing notification is scored against the
+storm's ground truth. Baselines in the same run: fingerprint-only, and Alertmanager-style
+``group_by: [alertname, service]`` with a 5-minute window.
+
+Run: ``make bench-correlation`` or ``.venv/bin/python -m benchmarks.bench_correlation``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sklearn.metrics import adjusted_rand_score
+
+from incidents.correlation import (
+    AlertFacts,
+    AlertKinds,
+    Correlator,
+    Membership,
+    build_correlator,
+    fit,
+    load_rules,
+)
+from incidents.correlation.topology import Topology
+from incidents.correlation.types import Action
+from lab.storms import (
+    Storm,
+    StormAlert,
+    StormShape,
+    estate_topology,
+    generate_storm,
+    history,
+    layered_topology,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+RULES = ROOT / "correlation-rules.yml"
+RESULTS = ROOT / "bench-results"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One storm of the set: an estate and a storm shape."""
+
+    name: str
+    estate: str
+    topology: dict[str, list[str]]
+    seed: int
+    shape: StormShape
+
+
+def default_set() -> list[Case]:
+    """Six storms on four estates and five shapes; none was used to choose parameters
+    more than the others."""
+    shop = estate_topology()
+    small, mid, large = (
+        layered_topology(101, 24),
+        layered_topology(202, 36),
+        layered_topology(303, 48),
+    )
+    return [
+        Case("shop/default", "lab shop (12)", shop, 11, StormShape()),
+        Case(
+            "shop/dense-overlap",
+            "lab shop (12)",
+            shop,
+            12,
+            StormShape(name="dense-overlap", faults=5, overlap_s=15, noise=30),
+        ),
+        Case("layered24/default", "layered (24)", small, 21, StormShape()),
+        Case(
+            "layered36/noisy",
+            "layered (36)",
+            mid,
+            22,
+            StormShape(name="noisy", noise=120, flapping=30, target_alerts=2500),
+        ),
+        Case(
+            "layered48/big",
+            "layered (48)",
+            large,
+            23,
+            StormShape(name="big", faults=6, infra_faults=2, node_faults=2, target_alerts=4000),
+        ),
+        Case(
+            "layered36/slow-burn",
+            "layered (36)",
+            mid,
+            24,
+            StormShape(name="slow-burn", faults=3, overlap_s=120, duration_s=180, flapping=20),
+        ),
+    ]
+
+
+# --- replay -----------------------------------------------------------------------------
+
+
+def facts(alert: StormAlert, index: int, start: datetime, incident_id=None) -> AlertFacts:
+    at = alert.received_at(start)
+    return AlertFacts(
+        id=index,
+        fingerprint=alert.fingerprint,
+        name=alert.name,
+        status=alert.status,
+        starts_at=at,
+        received_at=at,
+        labels=dict(alert.labels),
+        annotations=dict(alert.annotations),
+        service=alert.service,
+        source="alertmanager",
+        incident_id=incident_id,
+    )
+
+
+@dataclass
+class Replay:
+    labels: dict[int, str]  # notification index -> incident (or candidate group) id
+    incidents: int
+    candidates: int
+    seconds: float
+    reasons: Counter
+
+
+def replay(storm: Storm, correlator: Correlator, batch_s: float = 1.0) -> Replay:
+    """Feed the storm to the engine in batches, carrying incidents from batch to batch
+    like the database would, resolving an incident when all of its alerts resolved."""
+    pool: dict = {}
+    labels: dict[int, str] = {}
+    where: dict[str, str] = {}  # fingerprint -> incident it is attached to
+    status: dict[str, str] = {}
+    serial = Counter()
+    reasons: Counter = Counter()
+    batches: dict[int, list[tuple[int, StormAlert]]] = {}
+    for index, alert in enumerate(storm.alerts):
+        batches.setdefault(int(alert.at // batch_s), []).append((index, alert))
+    elapsed = 0.0
+    for slot in sorted(batches):
+        now = storm.start + timedelta(seconds=(slot + 1) * batch_s)
+        items = [facts(a, i, storm.start, where.get(a.fingerprint)) for i, a in batches[slot]]
+        began = time.perf_counter()
+        decisions, pool = correlator.run_batch(items, pool.values(), now)
+        elapsed += time.perf_counter() - began
+        rename: dict = {}
+
+        def permanent(key, rename=rename):
+            if isinstance(key, str) and key.startswith(("new-", "pending-")):
+                if key not in rename:
+                    kind = "INC" if key.startswith("new-") else "CAND"
+                    serial[kind] += 1
+                    rename[key] = f"{kind}-{serial[kind]}"
+                return rename[key]
+            return key
+
+        for decision in decisions:
+            for key in (decision.incident_id, *decision.merges):
+                permanent(key)
+        for key in list(pool):
+            if permanent(key) != key:
+                pool[permanent(key)] = replace(pool.pop(key), id=permanent(key))
+        for item, decision in zip(items, decisions, strict=True):
+            target = permanent(decision.incident_id)
+            reasons[decision.strategy] += 1
+            status[item.fingerprint] = item.status
+            if decision.action is Action.IGNORE or target is None:
+                continue
+            where[item.fingerprint] = target
+            if item.status == "firing":
+                labels[item.id] = target
+            for promoted in decision.promoted:
+                if promoted in labels:
+                    labels[promoted] = target
+                    where[storm.alerts[promoted].fingerprint] = target
+            if decision.merges:
+                gone = {permanent(m) for m in decision.merges}
+                for index, label in labels.items():
+                    if label in gone:
+                        labels[index] = target
+                for fp, label in where.items():
+                    if label in gone:
+                        where[fp] = target
+        for incident in pool.values():
+            if incident.is_open and all(
+                status.get(fp) == "resolved" for fp in incident.fingerprints
+            ):
+                incident.status, incident.resolved_at = "resolved", now
+    return Replay(labels, serial["INC"], serial["CAND"], elapsed, reasons)
+
+
+def fingerprint_only(storm: Storm) -> dict[int, str]:
+    return {i: a.fingerprint for i, a in enumerate(storm.alerts) if a.status == "firing"}
+
+
+def alertmanager_group_by(storm: Storm, window: timedelta = timedelta(minutes=5)) -> dict[int, str]:
+    """``group_by: [alertname, service]``: a group lives while it keeps receiving alerts
+    within ``window``; after that the same key starts a new group."""
+    groups: dict[tuple[str, str], tuple[str, float]] = {}
+    out = {}
+    serial = 0
+    for i, alert in enumerate(storm.alerts):
+        if alert.status != "firing":
+            continue
+        key = (alert.name, alert.service or "")
+        current = groups.get(key)
+        if current is None or alert.at - current[1] > window.total_seconds():
+            serial += 1
+            current = (f"am-{serial}", alert.at)
+        groups[key] = (current[0], alert.at)
+        out[i] = current[0]
+    return out
+
+
+# --- scoring ----------------------------------------------------------------------------
+
+
+def _pairs(counts) -> int:
+    return sum(n * (n - 1) // 2 for n in counts)
+
+
+def score(storm: Storm, predicted: dict[int, str]) -> dict[str, float]:
+    """Pairwise precision/recall/F1, ARI and compression over firing notifications."""
+    items = [i for i, a in enumerate(storm.alerts) if a.status == "firing"]
+    truth = [storm.alerts[i].truth for i in items]
+    pred = [predicted.get(i, f"unplaced-{i}") for i in items]
+    both = _pairs(Counter(zip(truth, pred, strict=True)).values())
+    pred_pairs = _pairs(Counter(pred).values())
+    true_pairs = _pairs(Counter(truth).values())
+    precision = both / pred_pairs if pred_pairs else 1.0
+    recall = both / true_pairs if true_pairs else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "alerts": len(items),
+        "groups": len(set(pred)),
+        "truth_groups": len(set(truth)),
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "ari": float(adjusted_rand_score(truth, pred)),
+        "compression": 1 - len(set(pred)) / len(items),
+    }
+
+
+# --- the run ----------------------------------------------------------------------------
+
+
+def engine_for(case: Case, rules) -> Correlator:
+    """Our engine as configured for an estate: its graph, the rules file, and a
+    co-occurrence model trained on 30 days of that estate's past incidents."""
+    kinds = AlertKinds()
+    start = Storm(0, StormShape(), {}).start
+    past = [
+        Membership.of(
+            at, [replace(facts(a, 0, start), kind=kinds.of(facts(a, 0, start))) for a in alerts]
+        )
+        for at, alerts in history(case.topology, seed=case.seed + 5000, storms=30)
+    ]
+    model = fit(past, now=start)
+    return build_correlator(
+        rules=rules, topology=Topology(case.topology), cooccurrence=model, kinds=kinds
+    )
+
+
+METHODS: dict[str, Callable[[Storm], dict[int, str]]] = {
+    "fingerprint-only": fingerprint_only,
+    "alertmanager group_by [alertname, service] 5m": alertmanager_group_by,
+}
+
+
+def run(cases: Sequence[Case]) -> dict:
+    rules = load_rules(RULES)
+    rows = []
+    totals = {"alerts": 0, "seconds": 0.0}
+    for case in cases:
+        storm = generate_storm(case.topology, case.seed, case.shape)
+        correlator = engine_for(case, rules)
+        result = replay(storm, correlator)
+        ours = score(storm, result.labels)
+        ours.update(
+            incidents=result.incidents,
+            candidates=result.candidates,
+            notifications=len(storm.alerts),
+            alerts_per_s=len(storm.alerts) / result.seconds if result.seconds else 0.0,
+            strategies=dict(result.reasons),
+        )
+        totals["alerts"] += len(storm.alerts)
+        totals["seconds"] += result.seconds
+        row = {"case": case.name, "estate": case.estate, "seed": case.seed, "engine": ours}
+        for name, method in METHODS.items():
+            row[name] = score(storm, method(storm))
+        rows.append(row)
+        print(
+            f"{case.name:22s} ours F1={ours['f1']:.3f} ARI={ours['ari']:.3f} "
+            f"compression={ours['compression']:.3f} "
+            f"({ours['groups']} groups / {ours['truth_groups']} true) "
+            f"{ours['alerts_per_s']:.0f} alerts/s",
+            flush=True,
+        )
+    summary = {}
+    for method in ["engine", *METHODS]:
+        summary[method] = {
+            key: sum(r[method][key] for r in rows) / len(rows)
+            for key in ("precision", "recall", "f1", "ari", "compression")
+        }
+    summary["engine"]["alerts_per_s"] = totals["alerts"] / totals["seconds"]
+    return {
+        "generated_at": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "machine": f"Python {platform.python_version()} on {platform.machine()}",
+        "cases": rows,
+        "summary": summary,
+    }
+
+
+def markdown(report: dict) -> str:
+    names = {"engine": "ours (full pipeline)", **{m: m for m in METHODS}}
+    out = [
+        "# Correlation benchmark",
+        "",
+        f"Generated {report['generated_at']} on {report['machine']} by "
+        "`make bench-correlation` (`.venv/bin/python -m benchmarks.bench_correlation`).",
+        "Scored over firing notifications against the storms' ground truth; figures are "
+        "means over the default storm set. Compression = 1 - groups/notifications "
+        "(candidate groups waiting for a rule's minimum count are counted as groups).",
+        "",
+        "| method | precision | recall | F1 | ARI | compression | alerts/s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for method, figures in report["summary"].items():
+        rate = f"{figures['alerts_per_s']:,.0f}" if "alerts_per_s" in figures else "—"
+        out.append(
+            f"| {names[method]} | {figures['precision']:.3f} | {figures['recall']:.3f} | "
+            f"{figures['f1']:.3f} | {figures['ari']:.3f} | {figures['compression']:.1%} | {rate} |"
+        )
+    out += [
+        "",
+        "## Per storm",
+        "",
+        "| storm | estate | notifications | true groups | method "
+        "| P | R | F1 | ARI | groups | compression |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in report["cases"]:
+        for method in ["engine", *METHODS]:
+            f = row[method]
+            notifications = row["engine"]["notifications"]
+            out.append(
+                f"| {row['case']} (seed {row['seed']}) | {row['estate']} | {notifications} | "
+                f"{f['truth_groups']} | {names[method]} | "
+                f"{f['precision']:.3f} | {f['recall']:.3f} | "
+                f"{f['f1']:.3f} | {f['ari']:.3f} | {f['groups']} | {f['compression']:.1%} |"
+            )
+    out += ["", "## Which strategy placed the notifications (ours)", ""]
+    for row in report["cases"]:
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(row["engine"]["strategies"].items()))
+        out.append(f"- {row['case']}: {counts}")
+    return "\n".join(out) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    report = run(default_set())
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "correlation.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    text = markdown(report)
+    (args.out / "correlation.md").write_text(text)
+    print()
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

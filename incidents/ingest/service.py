@@ -1,0 +1,518 @@
+"""Writing a parsed webhook: upsert alerts, correlate them, open/update/resolve incidents.
+
+One call is one transaction. Concurrent requests touching the same group or fingerprint
+are serialised by PostgreSQL advisory locks taken in a fixed order, so two webhooks for one
+group can never open two incidents.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Count, Q
+
+from incidents import correlating
+from incidents.correlation import Decision, IncidentFacts
+from incidents.correlation.types import Action
+from incidents.ingest.parsers import AlertIn, group_key_for
+from incidents.lifecycle import SEVERITY_RANK, IncidentStatus, severity_from_labels
+from incidents.live import publish_on_commit
+from incidents.models import Alert, Incident, Integration, Service, TimelineEvent
+from incidents.numbering import reserve_numbers
+from incidents.timeline import add_events, condense
+from reliability import audit
+
+REOPEN_GRACE = timedelta(minutes=10)
+
+
+@dataclass
+class IngestResult:
+    received: int = 0
+    created: int = 0
+    updated: int = 0
+    resolved: int = 0
+    incidents_opened: list[int] = field(default_factory=list)
+    incidents_updated: list[int] = field(default_factory=list)
+    incidents_resolved: list[int] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def _lock_id(text: str) -> int:
+    return int.from_bytes(
+        hashlib.blake2b(text.encode(), digest_size=8).digest(), "big", signed=True
+    )
+
+
+def lock_keys(keys: set[str]) -> None:
+    """Take transaction-scoped advisory locks on ``keys`` in a fixed order (no deadlocks)."""
+    if connection.vendor != "postgresql" or not keys:
+        return
+    ids = sorted({_lock_id(k) for k in keys})
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(k) FROM unnest(%s::bigint[]) AS k", [ids])
+
+
+def match_service(labels: dict[str, str], services: list[tuple[int, str, dict]]) -> int | None:
+    """The service whose identifying labels are all on the alert (most specific wins)."""
+    best, best_size = None, 0
+    for pk, _slug, wanted in services:
+        if len(wanted) > best_size and all(labels.get(k) == v for k, v in wanted.items()):
+            best, best_size = pk, len(wanted)
+    return best
+
+
+def _services_index() -> list[tuple[int, str, dict]]:
+    return [
+        (pk, slug, labels or {"service": slug})
+        for pk, slug, labels in Service.objects.values_list("pk", "slug", "alert_labels")
+    ]
+
+
+def _title_for(alert: AlertIn, service_slug: str | None) -> str:
+    summary = alert.annotations.get("summary") or alert.annotations.get("title")
+    if summary:
+        return summary[:300]
+    return f"{alert.name} on {service_slug}"[:300] if service_slug else alert.name[:300]
+
+
+def ingest(integration: Integration, alerts_in: list[AlertIn], now: datetime) -> IngestResult:
+    """Store ``alerts_in`` from ``integration`` and correlate them, all or nothing."""
+    latest: dict[str, AlertIn] = {}
+    for alert in alerts_in:  # the same alert twice in one payload: the last one counts
+        latest[alert.fingerprint] = alert
+    result = IngestResult(received=len(alerts_in))
+    if not latest:
+        return result
+    keys = {
+        fp: f"{integration.pk}:{group_key_for(a, integration.group_by)}" for fp, a in latest.items()
+    }
+    services = _services_index()
+    slug_of = {pk: slug for pk, slug, _ in services}
+
+    with transaction.atomic(), audit.audit_context(via="ingestion"):
+        lock_keys(
+            {f"group:{k}" for k in keys.values()}
+            | {f"fp:{integration.pk}:{fp}" for fp in latest}
+            # topology and learned grouping cross group keys: one team correlates at a time
+            | {f"correlate:team:{integration.team_id}"}
+        )
+        existing = {
+            a.fingerprint: a
+            for a in Alert.objects.select_for_update().filter(
+                integration=integration, fingerprint__in=list(latest)
+            )
+        }
+        rows, created, changed_status = _prepare_rows(
+            integration, latest, existing, keys, services, now
+        )
+        result.created, result.updated = len(created), len(rows) - len(created)
+
+        candidates = correlating.candidates(
+            integration, set(keys.values()), list(latest), now, REOPEN_GRACE
+        )
+        facts = [correlating.facts_of(row, slug_of.get(row.service_id), now) for row in rows]
+        correlator = correlating.correlator_for(integration, REOPEN_GRACE)
+        decisions, pool = correlator.run_batch(facts, candidates.values(), now)
+        by_fp = {row.fingerprint: row for row in rows}
+        real_id: dict[Any, int] = {}
+        touched, events = _apply_decisions(
+            integration, decisions, by_fp, candidates, slug_of, now, result, real_id
+        )
+        correlating.write_back(pool, real_id)
+        _save_rows(rows)
+        for row in rows:
+            if row.fingerprint in changed_status and row.status == Alert.Status.RESOLVED:
+                result.resolved += 1
+                if row.incident_id:
+                    touched.add(row.incident_id)
+                    events.append(
+                        (
+                            TimelineEvent(
+                                incident_id=row.incident_id,
+                                kind=TimelineEvent.Kind.ALERT_RESOLVED,
+                                message=f"alert {row.name} resolved",
+                                data={"fingerprint": row.fingerprint, "name": row.name},
+                                created_at=now,
+                            ),
+                            row,
+                        )
+                    )
+        for event, row in events:
+            if row is not None:
+                event.data["alert_id"] = row.pk  # known once the rows are saved
+        add_events(condense([event for event, _row in events]))
+        refresh_incidents(integration, touched, rows, now, result)
+        audit.record(
+            "alerts.ingested",
+            integration,
+            changes={k: v for k, v in result.as_dict().items() if v},
+        )
+    return result
+
+
+def _prepare_rows(integration, latest, existing, keys, services, now):
+    """The alert rows as they will be saved (new ones unsaved), and which changed status."""
+    rows: list[Alert] = []
+    created: list[Alert] = []
+    changed_status: set[str] = set()
+    for fp, item in latest.items():
+        service_id = match_service(item.labels, services)
+        row = existing.get(fp)
+        if row is None:
+            row = Alert(
+                integration=integration,
+                fingerprint=fp,
+                received_at=now,
+                receive_count=0,
+            )
+            created.append(row)
+        elif row.status != item.status:
+            changed_status.add(fp)
+        row.name, row.status = item.name, item.status
+        row.labels, row.annotations = item.labels, item.annotations
+        row.starts_at, row.ends_at = item.starts_at, item.ends_at
+        row.generator_url, row.group_key = item.generator_url, keys[fp]
+        row.service_id, row.raw = service_id, item.raw
+        row.last_received_at = now
+        row.receive_count += 1
+        rows.append(row)
+    return rows, created, changed_status
+
+
+_UPSERT_FIELDS = [
+    "name",
+    "status",
+    "labels",
+    "annotations",
+    "starts_at",
+    "ends_at",
+    "generator_url",
+    "group_key",
+    "service",
+    "incident",
+    "raw",
+    "last_received_at",
+    "receive_count",
+]
+
+
+def _save_rows(rows: list[Alert]) -> None:
+    """One INSERT ... ON CONFLICT DO UPDATE for new and known alerts alike (rows are locked)."""
+    Alert.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["integration", "fingerprint"],
+        update_fields=_UPSERT_FIELDS,
+    )
+
+
+def _candidate_incidents(group_keys, fingerprints, integration, now) -> dict[int, IncidentFacts]:
+    """Open incidents of these groups or alerts, and ones resolved within the grace period."""
+    recent = Q(resolved_at__gte=now - REOPEN_GRACE)
+    related = (
+        Q(group_key__in=group_keys)
+        | Q(alerts__group_key__in=group_keys)
+        | Q(alerts__integration=integration, alerts__fingerprint__in=fingerprints)
+    )
+    incidents = (
+        Incident.objects.filter(related)
+        .filter(~Q(status=IncidentStatus.RESOLVED) | recent)
+        .filter(merged_into__isnull=True)
+        .distinct()
+    )
+    facts = {
+        inc.pk: IncidentFacts(
+            id=inc.pk,
+            status=inc.status,
+            opened_at=inc.created_at,
+            last_alert_at=inc.last_alert_at,
+            group_keys={inc.group_key},
+            resolved_at=inc.resolved_at,
+        )
+        for inc in incidents
+    }
+    if not facts:
+        return facts
+    ids = list(facts)
+    same_alerts = Alert.objects.filter(
+        incident_id__in=ids, integration=integration, fingerprint__in=fingerprints
+    ).values_list("incident_id", "fingerprint", "name", "service__slug")
+    for incident_id, fp, name, service in same_alerts:
+        fact = facts[incident_id]
+        fact.fingerprints.add(fp)
+        fact.alert_names.add(name)
+        if service:
+            fact.services.add(service)
+    same_groups = (
+        Alert.objects.filter(incident_id__in=ids, group_key__in=group_keys)
+        .values_list("incident_id", "group_key")
+        .distinct()
+    )
+    for incident_id, key in same_groups:
+        facts[incident_id].group_keys.add(key)
+    return facts
+
+
+def _apply_decisions(
+    integration: Integration,
+    decisions: list[Decision],
+    by_fp: dict[str, Alert],
+    candidates: dict[int, IncidentFacts],
+    slug_of: dict[int, str],
+    now: datetime,
+    result: IngestResult,
+    real_id: dict[Any, int],
+) -> tuple[set[int], list[tuple[TimelineEvent, Alert | None]]]:
+    """Open incidents and point the alerts at theirs (in memory: rows are saved after).
+
+    Returns the touched incident ids and the timeline entries to write, each with the alert
+    it is about so the alert's id can be filled in once saved. Held alerts (waiting for a
+    rule's minimum count) keep no incident; their new group key is saved with the rows.
+    """
+    opened = [d for d in decisions if d.action is Action.OPEN]
+    numbers = iter(reserve_numbers(len(opened)))
+    new_numbers: dict[int, int] = {}
+    events: list[tuple[TimelineEvent, Alert | None]] = []
+    for decision in opened:
+        alert = by_fp[decision.alert_id]
+        incident = Incident.objects.create(
+            number=next(numbers),
+            title=_title_for(alert_in_of(alert), slug_of.get(alert.service_id)),
+            severity=severity_from_labels(alert.labels),
+            team=integration.team,
+            group_key=decision.group_key[:500],
+            created_at=now,
+            last_alert_at=now,
+        )
+        real_id[decision.incident_id] = incident.pk
+        new_numbers[incident.pk] = incident.number
+        result.incidents_opened.append(incident.number)
+        events.append(
+            (
+                TimelineEvent(
+                    incident=incident,
+                    kind=TimelineEvent.Kind.CREATED,
+                    message=f"{incident.reference} opened by alert {alert.name}: {decision.reason}",
+                    data={"strategy": decision.strategy, "fingerprint": alert.fingerprint},
+                    created_at=now,
+                ),
+                alert,
+            )
+        )
+        audit.record("incident.created", incident, changes={"group_key": incident.group_key})
+
+    touched: set[int] = set()
+    reopened: set[int] = set()
+    known = [pk for pk in candidates if isinstance(pk, int)]  # not rules' waiting groups
+    references = dict(Incident.objects.filter(pk__in=known).values_list("pk", "number"))
+    references.update({pk: number for pk, number in new_numbers.items()})
+    for decision in decisions:
+        if decision.action is Action.IGNORE:
+            continue
+        alert = by_fp[decision.alert_id]
+        if decision.action is Action.HOLD:  # waits, unattached, as a candidate of its rule
+            alert.group_key = decision.group_key[:500]
+            continue
+        incident_id = real_id.get(decision.incident_id, decision.incident_id)
+        touched.add(incident_id)
+        if decision.promoted:
+            Alert.objects.filter(
+                integration=integration, fingerprint__in=list(decision.promoted)
+            ).exclude(fingerprint=alert.fingerprint).update(incident_id=incident_id)
+        if decision.merges:
+            sources = [real_id.get(m, m) for m in decision.merges]
+            sources = [m for m in sources if isinstance(m, int) and m != incident_id]
+            correlating.auto_merge(incident_id, sources, decision.reason, now)
+        if decision.action is Action.KEEP:
+            continue
+        if decision.action is Action.REOPEN and incident_id not in reopened:
+            reopened.add(incident_id)
+            Incident.objects.filter(pk=incident_id).update(
+                status=IncidentStatus.TRIGGERED, resolved_at=None, mitigated_at=None
+            )
+            events.append(
+                (
+                    TimelineEvent(
+                        incident_id=incident_id,
+                        kind=TimelineEvent.Kind.STATUS_CHANGED,
+                        message=f"reopened: {decision.reason}",
+                        data={"from": "resolved", "to": "triggered", "strategy": decision.strategy},
+                        created_at=now,
+                    ),
+                    None,
+                )
+            )
+            audit.record(
+                "incident.reopened",
+                object_type="incidents.incident",
+                object_id=str(incident_id),
+                changes={"status": ["resolved", "triggered"], "reason": decision.reason},
+            )
+        if alert.incident_id != incident_id:
+            alert.incident_id = incident_id
+            if decision.action is not Action.OPEN:
+                ref = f"INC-{references.get(incident_id, '?')}"
+                events.append(
+                    (
+                        TimelineEvent(
+                            incident_id=incident_id,
+                            kind=TimelineEvent.Kind.ALERT_ATTACHED,
+                            message=f"alert {alert.name} joined {ref}: {decision.reason}",
+                            data={
+                                "strategy": decision.strategy,
+                                "fingerprint": alert.fingerprint,
+                                "name": alert.name,
+                                "reason": decision.reason,
+                                "reference": ref,
+                            },
+                            created_at=now,
+                        ),
+                        alert,
+                    )
+                )
+    result.incidents_updated = sorted(
+        set(Incident.objects.filter(pk__in=touched).values_list("number", flat=True))
+        - set(result.incidents_opened)
+    )
+    return touched, events
+
+
+def alert_in_of(alert: Alert) -> AlertIn:
+    return AlertIn(
+        fingerprint=alert.fingerprint,
+        name=alert.name,
+        status=alert.status,
+        labels=alert.labels,
+        annotations=alert.annotations,
+        starts_at=alert.starts_at,
+    )
+
+
+def refresh_incidents(
+    integration: Integration,
+    touched: set[int],
+    batch: list[Alert],
+    now: datetime,
+    result: IngestResult,
+) -> None:
+    """Recount alerts, add the batch's services, raise severity, auto-resolve, announce.
+
+    Only the alerts of this batch are read row by row, so the cost of a webhook does not
+    grow with the size of the incidents it touches.
+    """
+    if not touched:
+        return
+    counts = {
+        row["incident_id"]: row
+        for row in Alert.objects.filter(incident_id__in=touched)
+        .values("incident_id")
+        .annotate(total=Count("pk"), firing=Count("pk", filter=Q(status=Alert.Status.FIRING)))
+    }
+    service_rows = defaultdict(set)
+    severities: dict[int, list[str]] = defaultdict(list)
+    for alert in batch:
+        if alert.incident_id is None:
+            continue
+        if alert.service_id:
+            service_rows[alert.incident_id].add(alert.service_id)
+        if alert.status == Alert.Status.FIRING:
+            severities[alert.incident_id].append(severity_from_labels(alert.labels))
+    through = Incident.services.through
+    through.objects.bulk_create(
+        [
+            through(incident_id=i, service_id=s)
+            for i, services in service_rows.items()
+            for s in services
+        ],
+        ignore_conflicts=True,
+    )
+    auto_resolve = settings.INCIDENT_AUTO_RESOLVE and integration.auto_resolve
+    announcements: list[tuple[dict[str, Any], int]] = []
+    events = []
+    for incident in Incident.objects.select_for_update().filter(pk__in=touched):
+        before = (incident.status, incident.severity)
+        row = counts.get(incident.pk, {"total": 0, "firing": 0})
+        incident.alert_count, incident.firing_count = row["total"], row["firing"]
+        incident.last_alert_at = now
+        worst = max(severities[incident.pk], key=lambda s: SEVERITY_RANK[s], default=None)
+        if worst and SEVERITY_RANK[worst] > SEVERITY_RANK[incident.severity]:
+            events.append(
+                TimelineEvent(
+                    incident=incident,
+                    kind=TimelineEvent.Kind.SEVERITY_CHANGED,
+                    message=f"severity raised from {incident.severity} to {worst} by a new alert",
+                    data={"from": incident.severity, "to": worst},
+                    created_at=now,
+                )
+            )
+            incident.severity = worst
+        if (
+            auto_resolve
+            and incident.firing_count == 0
+            and incident.status != IncidentStatus.RESOLVED
+        ):
+            events.append(
+                TimelineEvent(
+                    incident=incident,
+                    kind=TimelineEvent.Kind.STATUS_CHANGED,
+                    message="resolved automatically: all alerts are resolved",
+                    data={"from": incident.status, "to": IncidentStatus.RESOLVED, "auto": True},
+                    created_at=now,
+                )
+            )
+            audit.record(
+                "incident.auto_resolved",
+                incident,
+                changes={"status": [incident.status, IncidentStatus.RESOLVED]},
+            )
+            incident.status = IncidentStatus.RESOLVED
+            incident.resolved_at = now
+            result.incidents_resolved.append(incident.number)
+        incident.save(
+            update_fields=[
+                "alert_count",
+                "firing_count",
+                "last_alert_at",
+                "severity",
+                "status",
+                "resolved_at",
+                "updated_at",
+            ]
+        )
+        kind = (
+            "incident.created" if incident.number in result.incidents_opened else "incident.updated"
+        )
+        announcements.append(
+            (
+                {
+                    "type": kind,
+                    "incident": incident_summary(incident),
+                    "changed": before != (incident.status, incident.severity),
+                },
+                incident.pk,
+            )
+        )
+    add_events(events)
+    publish_on_commit(announcements)
+
+
+def incident_summary(incident: Incident) -> dict[str, Any]:
+    return {
+        "id": incident.pk,
+        "number": incident.number,
+        "reference": incident.reference,
+        "title": incident.title,
+        "status": incident.status,
+        "severity": incident.severity,
+        "alert_count": incident.alert_count,
+        "firing_count": incident.firing_count,
+        "updated_at": incident.updated_at.isoformat() if incident.updated_at else None,
+    }

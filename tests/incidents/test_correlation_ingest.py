@@ -1,0 +1,283 @@
+"""The correlation engine end to end through the webhook: one test per strategy, human
+corrections kept as feedback and learned from, and concurrent webhooks on PostgreSQL."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from incidents import correlating
+from incidents.correlation import Membership, fit
+from incidents.correlation.cooccurrence import cause_key
+from incidents.models import (
+    Alert,
+    CooccurrenceSnapshot,
+    CorrelationFeedback,
+    CorrelationRule,
+    Incident,
+    Service,
+)
+from incidents.tasks import correlate_retrain
+from tests.conftest import am_alert, am_payload
+
+pytestmark = pytest.mark.django_db
+
+
+def joined(incident: Incident) -> list[tuple[str, str]]:
+    return [
+        (e.data.get("strategy", ""), e.message)
+        for e in incident.timeline.filter(kind__in=["created", "alert_attached"])
+    ]
+
+
+def test_fingerprint_dedup_keeps_a_resent_alert_in_place(integrations, services, post_webhook):
+    am = integrations["alertmanager"]
+    alert = am_alert("KubePodCrashLooping", "payments", pod="p1")
+    post_webhook(am, am_payload([alert], "g1"))
+    post_webhook(am, am_payload([alert], "g2"))  # re-sent in another notification group
+    assert Incident.objects.count() == 1
+    assert Alert.objects.get().receive_count == 2
+
+
+def test_topology_joins_a_dependent_and_records_the_probable_origin(
+    integrations, services, post_webhook
+):
+    am = integrations["alertmanager"]
+    post_webhook(am, am_payload([am_alert("KubePodCrashLooping", "payments", pod="p1")], "g1"))
+    post_webhook(am, am_payload([am_alert("HighErrorRate", "checkout")], "g2"))
+    post_webhook(am, am_payload([am_alert("HighErrorRate", "search")], "g3"))  # unrelated
+    first, second = Incident.objects.order_by("number")
+    assert first.alerts.count() == 2
+    assert first.origin_service.slug == "payments"
+    (strategy, message) = joined(first)[1]
+    assert strategy == "topology"
+    assert message.startswith(f"alert HighErrorRate joined {first.reference}: ")
+    assert "checkout → payments dependency (1 hop)" in message
+    assert "after the first alert; probable origin payments" in message
+    assert second.alerts.get().service.slug == "search"
+
+
+def test_deeper_cause_moves_the_origin_downstream(integrations, services, post_webhook):
+    am = integrations["alertmanager"]
+    post_webhook(am, am_payload([am_alert("HighErrorRate", "checkout")], "g1"))
+    post_webhook(am, am_payload([am_alert("KubePodOOMKilled", "payments", pod="p")], "g2"))
+    incident = Incident.objects.get()
+    assert incident.origin_service.slug == "payments"
+    assert incident.correlation["roots"] == ["payments"]
+
+
+def test_rule_from_the_admin_groups_by_label_across_services(integrations, services, post_webhook):
+    CorrelationRule.objects.create(name="nodes", matchers=['node=~".+"'], group_by=["node"])
+    am = integrations["alertmanager"]
+    post_webhook(am, am_payload([am_alert("KubePodNotReady", "search", node="n1")], "g1"))
+    post_webhook(
+        am,
+        am_payload([am_alert("KubePodNotReady", "payments", node="n1", fingerprint="p-n1")], "g2"),
+    )
+    post_webhook(
+        am,
+        am_payload([am_alert("KubePodNotReady", "payments", node="n2", fingerprint="p-n2")], "g3"),
+    )
+    first, second = Incident.objects.order_by("number")
+    assert first.alerts.count() == 2
+    assert joined(first)[1] == (
+        "rule",
+        f"alert KubePodNotReady joined {first.reference}: rule nodes: same node=n1, "
+        "0 s after the first alert",
+    )
+    assert second.alerts.count() == 1
+
+
+def test_rule_minimum_holds_alerts_as_candidates(integrations, services, post_webhook):
+    CorrelationRule.objects.create(
+        name="jobs", matchers=['alertname="KubeJobFailed"'], group_by=["service"], min_alerts=2
+    )
+    am = integrations["alertmanager"]
+    post_webhook(
+        am, am_payload([am_alert("KubeJobFailed", "search", job="a", fingerprint="job-a")], "g1")
+    )
+    waiting = Alert.objects.get()
+    assert (waiting.incident, waiting.group_key) == (None, "rule:jobs:service=search")
+    post_webhook(
+        am, am_payload([am_alert("KubeJobFailed", "search", job="b", fingerprint="job-b")], "g2")
+    )
+    incident = Incident.objects.get()
+    assert incident.alerts.count() == 2
+    assert "2 alerts with service=search" in joined(incident)[0][1]
+
+
+def test_learned_cooccurrence_groups_services_without_an_edge(integrations, services, post_webhook):
+    now = timezone.now()
+    past = [
+        Membership(now - timedelta(days=d), frozenset({cause_key("search"), cause_key("payments")}))
+        for d in range(1, 5)
+    ]
+    CooccurrenceSnapshot.objects.create(incidents=4, model=fit(past, now=now).to_json())
+    am = integrations["alertmanager"]
+    post_webhook(am, am_payload([am_alert("KubePodCrashLooping", "search", pod="s1")], "g1"))
+    post_webhook(am, am_payload([am_alert("KubePodCrashLooping", "payments", pod="p1")], "g2"))
+    incident = Incident.objects.get()
+    strategy, message = joined(incident)[1]
+    assert strategy == "cooccurrence"
+    assert "fired together in 4 past incidents" in message
+
+
+def test_text_similarity_joins_near_identical_alerts_without_a_service(
+    integrations, post_webhook, teams
+):
+    am = integrations["alertmanager"]
+    probe = {"alertname": "BlackboxProbeFailed", "severity": "critical", "job": "blackbox"}
+
+    def alert(instance):
+        return {
+            "status": "firing",
+            "labels": {**probe, "instance": instance},
+            "annotations": {"summary": "probe of the shop front page failing"},
+            "startsAt": timezone.now().isoformat(),
+        }
+
+    post_webhook(am, am_payload([alert("https://shop.example/a")], "g1"))
+    post_webhook(am, am_payload([alert("https://shop.example/b")], "g2"))
+    incident = Incident.objects.get()
+    strategy, message = joined(incident)[1]
+    assert strategy == "similarity"
+    assert "near-identical text" in message
+
+
+# --- feedback ---------------------------------------------------------------------------
+
+
+def two_incidents(integrations, post_webhook):
+    am = integrations["alertmanager"]
+    post_webhook(
+        am,
+        am_payload(
+            [
+                am_alert("KubePodCrashLooping", "payments", pod="p1"),
+                am_alert("HighErrorRate", "checkout"),
+            ],
+            "g1",
+        ),
+    )
+    post_webhook(am, am_payload([am_alert("KubePodCrashLooping", "search", pod="s1")], "g2"))
+    return list(Incident.objects.order_by("number"))
+
+
+def test_split_moves_alerts_out_and_is_kept_as_feedback(
+    integrations, services, post_webhook, users, api
+):
+    incident, _ = two_incidents(integrations, post_webhook)
+    checkout = incident.alerts.get(service__slug="checkout")
+    response = api(users["responder"]).post(
+        f"/api/v1/incidents/{incident.pk}/split/", {"alerts": [checkout.pk]}, format="json"
+    )
+    assert response.status_code == 201, response.content
+    new = Incident.objects.get(pk=response.json()["id"])
+    assert list(new.alerts.all()) == [checkout]
+    incident.refresh_from_db()
+    assert incident.alert_count == 1
+    feedback = CorrelationFeedback.objects.get()
+    assert (feedback.kind, feedback.together) == ("split", False)
+    assert feedback.moved_keys == ["service:checkout"]
+    assert "moved to" in incident.timeline.last().message
+
+
+def test_move_and_merge_through_the_api_are_kept_as_feedback(
+    integrations, services, post_webhook, users, api
+):
+    first, second = two_incidents(integrations, post_webhook)
+    client = api(users["responder"])
+    search = second.alerts.get()
+    response = client.post(
+        f"/api/v1/incidents/{first.pk}/move-alerts/", {"alerts": [search.pk]}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["alert_count"] == 3
+    assert set(CorrelationFeedback.objects.values_list("kind", "together")) == {
+        ("move", False),
+        ("move", True),
+    }
+    third = two_incidents(integrations, post_webhook)[-1]
+    response = client.post(
+        f"/api/v1/incidents/{first.pk}/merge/", {"incidents": [third.pk]}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    assert CorrelationFeedback.objects.filter(kind="merge", together=True).exists()
+
+
+def test_viewer_cannot_split(integrations, services, post_webhook, users, api):
+    incident, _ = two_incidents(integrations, post_webhook)
+    response = api(users["viewer"]).post(
+        f"/api/v1/incidents/{incident.pk}/split/",
+        {"alerts": [incident.alerts.first().pk]},
+        format="json",
+    )
+    assert response.status_code == 403
+    assert not CorrelationFeedback.objects.exists()
+
+
+def test_retrain_task_learns_from_history_and_feedback(integrations, services, post_webhook):
+    first, second = two_incidents(integrations, post_webhook)
+    search = second.alerts.select_related("service").get()
+    correlating.move_alerts([search], first, None, kind="move")
+    result = correlate_retrain()
+    assert result["feedback"] == 2
+    model = correlating.load_cooccurrence()
+    assert model.support(cause_key("search"), cause_key("payments")) > 0
+
+
+def test_correlation_rules_api_validates_and_is_staff_only(users, api):
+    body = {"name": "nodes", "matchers": ['node=~".+"'], "group_by": ["node"]}
+    refused = api(users["responder"]).post("/api/v1/correlation-rules/", body, format="json")
+    assert refused.status_code == 403
+    body["matchers"] = ['node=~"("']
+    users["root"].is_staff = True
+    users["root"].save()
+    staff = api(users["root"])
+    response = staff.post("/api/v1/correlation-rules/", body, format="json")
+    assert response.status_code == 400
+    assert "invalid regex" in str(response.json())
+    body["matchers"] = ['node=~".+"']  # fixed
+    assert staff.post("/api/v1/correlation-rules/", body, format="json").status_code == 201
+    assert api(users["viewer"]).get("/api/v1/correlation-rules/").json()["count"] == 1
+
+
+# --- race safety ------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("shape", ["same-group", "related-services"])
+def test_concurrent_webhooks_open_exactly_one_incident(shape, integrations, post_webhook):
+    assert connection.vendor == "postgresql"  # advisory locks are what is under test
+    team = integrations["alertmanager"].team
+    payments = Service.objects.create(name="payments", slug="payments", team=team)
+    checkout = Service.objects.create(name="checkout", slug="checkout", team=team)
+    checkout.depends_on.add(payments)
+    am = integrations["alertmanager"]
+    workers = 8
+    barrier = threading.Barrier(workers)
+    statuses: list[int] = []
+
+    def post(i: int) -> None:
+        service = "payments" if shape == "same-group" or i % 2 else "checkout"
+        name = "KubePodCrashLooping" if service == "payments" else "HighErrorRate"
+        group = "g" if shape == "same-group" else f"g{i}"
+        payload = am_payload(
+            [am_alert(name, service, pod=f"pod-{i}", fingerprint=f"fp-{i}")], group
+        )
+        barrier.wait()
+        try:
+            statuses.append(post_webhook(am, payload).status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == [200] * workers
+    assert Incident.objects.count() == 1
+    assert Alert.objects.filter(incident__isnull=False).count() == workers
