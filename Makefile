@@ -1,5 +1,5 @@
 # The two commands: `make run` (the product + demo, nothing to start first) and `make test`.
-.PHONY: run test lint format bench bench-ingest bench-lab bench-correlation
+.PHONY: run test lint format bench bench-ingest bench-lab bench-correlation bench-logs
 
 run:
 	scripts/bootstrap.sh run
@@ -16,7 +16,7 @@ format:
 	.venv/bin/ruff check --fix .
 	.venv/bin/ruff format .
 
-bench: bench-ingest bench-lab bench-correlation
+bench: bench-ingest bench-lab bench-correlation bench-logs
 
 bench-ingest:
 	scripts/bootstrap.sh bench
@@ -31,3 +31,8 @@ bench-lab:
 bench-correlation:
 	scripts/bootstrap.sh
 	scripts/bench.sh correlation
+
+# Log template mining: our miner beside drain3 on the Loghub-2k systems (not a test).
+bench-logs:
+	scripts/bootstrap.sh bench
+	.venv/bin/python -m benchmarks.bench_logs

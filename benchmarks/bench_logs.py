@@ -1,0 +1,246 @@
+"""Benchmark: our log template miner against drain3 on the Loghub-2k systems.
+
+Both tools get the same header extraction (the system's ``log_format``) and are scored by
+our own GA/FGA/PA/FTA scorer. drain3 runs with its default ``TemplateMinerConfig`` twice:
+once as shipped (no masking) and once with our generic masking plugged in as a masking
+instruction, so the comparison isolates the mining algorithm. Throughput is lines/s of the
+mining step only (CPU time, tools interleaved, best of ``--repeat`` runs, header extraction
+excluded for all).
+
+Run: ``.venv/bin/python -m benchmarks.bench_logs [--data DIR] [--out bench-results]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+
+from intelligence.logpatterns.headers import compile_log_format
+from intelligence.logpatterns.masking import Masker
+from intelligence.logpatterns.miner import MinerConfig, TemplateMiner
+from intelligence.logpatterns.scoring import Scores, read_truth, score
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "loghub2k"
+
+Predictor = Callable[[list[str]], tuple[list[str], list[str]]]
+
+
+def run_ours(contents: list[str]) -> tuple[list[str], list[str]]:
+    """Our miner: stream every message, then resolve each line to its final template."""
+    miner = TemplateMiner(MinerConfig())
+    ids = miner.add_many(contents)
+    clusters, templates = [], []
+    for tid in ids:
+        tpl = miner.template_of(tid)
+        clusters.append(tpl.id if tpl else tid)
+        templates.append(tpl.text if tpl else "")
+    return clusters, templates
+
+
+def _drain(masking: bool, tuned: dict | None = None) -> Predictor:
+    """drain3 with defaults; ``masking`` plugs in our masker; ``tuned`` = a settings.json
+    entry whose published per-system regexes, ``st`` and ``depth`` are used instead."""
+    from drain3 import TemplateMiner as DrainMiner
+    from drain3.masking import AbstractMaskingInstruction, MaskingInstruction
+    from drain3.template_miner_config import TemplateMinerConfig
+
+    class OurMasking(AbstractMaskingInstruction):
+        """Our generic token masking, exposed to drain3 as one masking instruction."""
+
+        def __init__(self) -> None:
+            super().__init__("*")
+            self.masker = Masker()
+
+        def mask(self, content: str, mask_prefix: str, mask_suffix: str) -> str:
+            return " ".join(self.masker.mask_key(content))
+
+    def run(contents: list[str]) -> tuple[list[str], list[str]]:
+        config = TemplateMinerConfig()  # defaults: sim_th 0.4, depth 4, max_children 100
+        config.profiling_enabled = False
+        if masking:
+            config.masking_instructions = [OurMasking()]
+        if tuned is not None:
+            config.drain_sim_th = tuned["st"]
+            config.drain_depth = tuned["depth"]
+            config.masking_instructions = [MaskingInstruction(r, "*") for r in tuned["regex"]]
+        miner = DrainMiner(config=config)
+        ids = [miner.add_log_message(c)["cluster_id"] for c in contents]
+        by_id = {c.cluster_id: c for c in miner.drain.clusters}
+        return [str(i) for i in ids], [by_id[i].get_template() for i in ids]
+
+    return run
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "?"
+
+
+@dataclass
+class Row:
+    system: str
+    tool: str
+    scores: Scores
+    lines_per_s: float
+
+
+def bench_system(
+    name: str, cfg: dict, data: Path, tools: dict[str, Predictor], repeat: int
+) -> list[Row]:
+    log_file = data / cfg["log_file"]
+    header = compile_log_format(cfg["log_format"])
+    with log_file.open(encoding="utf-8", errors="replace") as fh:
+        contents = [header.content(line.rstrip("\r\n")) for line in fh]
+    truth = read_truth(log_file.with_name(log_file.name + "_structured.csv"))
+    best = dict.fromkeys(tools, float("inf"))
+    results: dict[str, tuple[list[str], list[str]]] = {}
+    # Interleave the tools and count CPU time of this process, so load from other processes
+    # on a shared machine skews every tool alike (best of ``repeat``).
+    for _ in range(repeat):
+        for tool, fn in tools.items():
+            t0 = time.process_time()
+            results[tool] = fn(contents)
+            best[tool] = min(best[tool], time.process_time() - t0)
+    rows = []
+    for tool in tools:
+        lines_per_s = len(contents) / max(best[tool], 1e-9)
+        rows.append(Row(name, tool, score(truth, *results[tool]), lines_per_s))
+    return rows
+
+
+def render(rows: list[Row], tools: list[str]) -> str:
+    systems = list(dict.fromkeys(r.system for r in rows))
+    cell = {(r.system, r.tool): r for r in rows}
+    head = (
+        "| system | " + " | ".join(f"{t} GA | {t} FGA | {t} PA | {t} lines/s" for t in tools) + " |"
+    )
+    sep = "|---|" + "---:|" * (4 * len(tools))
+    out = [head, sep]
+    avgs: dict[str, list[float]] = {t: [0.0, 0.0, 0.0, 0.0] for t in tools}
+    for s in systems:
+        parts = []
+        for t in tools:
+            r = cell[(s, t)]
+            parts.append(
+                f"{r.scores.ga:.3f} | {r.scores.fga:.3f} | {r.scores.pa:.3f} | {r.lines_per_s:,.0f}"
+            )
+            for i, v in enumerate((r.scores.ga, r.scores.fga, r.scores.pa, r.lines_per_s)):
+                avgs[t][i] += v / len(systems)
+        out.append(f"| {s} | " + " | ".join(parts) + " |")
+    out.append(
+        "| **average** | "
+        + " | ".join(
+            f"**{a[0]:.3f}** | **{a[1]:.3f}** | **{a[2]:.3f}** | **{a[3]:,.0f}**"
+            for a in avgs.values()
+        )
+        + " |"
+    )
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="Loghub-2k folder")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench-results")
+    ap.add_argument("--repeat", type=int, default=5, help="best-of runs for lines/s")
+    ap.add_argument("--systems", nargs="*", help="subset of systems (default: all in --data)")
+    args = ap.parse_args(argv)
+
+    settings = json.loads((args.data / "settings.json").read_text())["systems"]
+    tools: dict[str, Predictor] = {
+        "ours": run_ours,
+        "drain3+mask": _drain(masking=True),
+        "drain3": _drain(masking=False),
+    }
+    rows: list[Row] = []
+    for name, cfg in settings.items():
+        if args.systems and name not in args.systems:
+            continue
+        if not (args.data / cfg["log_file"]).is_file():
+            continue
+        per_system = {**tools, "drain3-tuned": _drain(masking=False, tuned=cfg)}
+        rows.extend(bench_system(name, cfg, args.data, per_system, args.repeat))
+        print(f"  {name}: done", file=sys.stderr)
+    if not rows:
+        print(f"no Loghub systems found under {args.data}", file=sys.stderr)
+        return 1
+    table = render(rows, [*tools, "drain3-tuned"])
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    doc = "\n".join(
+        [
+            "# Log template mining: ours vs drain3 (Loghub-2k, corrected ground truth)",
+            "",
+            f"Run {stamp} on {platform.python_implementation()} {platform.python_version()}, "
+            f"{platform.machine()}; data `{args.data}`.",
+            "",
+            "- `ours`: `intelligence.logpatterns` TemplateMiner, one default configuration.",
+            f"- `drain3+mask`: drain3 {_version('drain3')} `TemplateMinerConfig()` defaults "
+            "(sim_th 0.4, "
+            "depth 4, max_children 100) with our generic token masking as its only masking "
+            "instruction (no per-system regexes).",
+            "- `drain3`: drain3 defaults as shipped (no masking instructions).",
+            "- `drain3-tuned` (reference only, breaks the one-configuration rule): drain3 with "
+            "the published per-system regexes, `st` and `depth` from `settings.json`.",
+            "- GA/FGA/PA by `intelligence/logpatterns/scoring.py` (groups keyed by "
+            "EventTemplate); lines/s = mining step only (process CPU "
+            f"time, tools interleaved, best of {args.repeat}, a fresh miner per run so caches "
+            "start cold), same header extraction for all.",
+            "",
+            table,
+            "",
+            "## What `ours` does differently from Drain",
+            "",
+            "- Masks variables token-wise with one generic rule set (numbers with units, hex, "
+            "UUIDs, IPs with ports, paths, URLs, host names, `word_<digits>` ids, versions, "
+            "multi-token timestamps, human-readable sizes, HTTP request targets). Every rule "
+            "looks at digit classes, not digit values, so results are cached per digit shape "
+            "of each token and of the whole line: a steady stream costs one `translate` and "
+            "one dictionary look-up per line.",
+            "- Groups by the exact masked token sequence instead of a similarity threshold over "
+            "a fixed-depth prefix tree: two messages that differ in one constant word (an enum "
+            "state, a verb) stay two templates.",
+            "- Turns a word position into a parameter slot only on evidence: templates of the "
+            "same length that agree everywhere else are indexed together, and the position "
+            "becomes `<*>` once it has taken 3 distinct values (8 when the values look like "
+            "code: Capitalised, UPPER_CASE, camelCase) and enough constant words remain. "
+            "Merges cascade; an empty value next to a masked one (`()` vs `(<*>)`) is a slot.",
+            "- Templates that differ only in the length of a trailing run of variables (a list "
+            "of block ids) merge into one template ending in a single `<*>`.",
+            "- Template ids are content hashes of the (generalised) template, so they are "
+            "stable across runs; state is plain JSON and memory is bounded (LRU eviction).",
+            "",
+        ]
+    )
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "logs.md").write_text(doc)
+    (args.out / "logs.json").write_text(
+        json.dumps(
+            [
+                {
+                    "system": r.system,
+                    "tool": r.tool,
+                    **r.scores.as_dict(),
+                    "lines_per_s": r.lines_per_s,
+                }
+                for r in rows
+            ],
+            indent=2,
+        )
+    )
+    print(doc)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,535 @@
+"""Streaming, online log template miner.
+
+How it differs from Drain:
+
+* Variables are masked token-wise with one generic rule set first (``masking.py``), so most
+  lines resolve through one dictionary look-up on their masked token sequence, not a tree walk.
+* Lines whose masked tokens are identical are one template; no similarity threshold is ever
+  applied to the constant words, so templates that differ in a single enum word (``from NEW
+  to UNASSIGNED`` vs ``from RUNNING to SUCCEEDED``) stay apart.
+* A word position becomes a parameter only when evidence says so: templates of the same
+  length that agree everywhere except one position are indexed together, and once that
+  position has taken ``min_distinct`` different values (``min_distinct_code`` for values
+  that look like code: Capitalised, UPPER_CASE, camelCase) they merge into one template
+  with a ``<*>`` slot there. Merges cascade, so a template can grow several word slots.
+* Templates that differ only in the length of a trailing run of variables (a list of block
+  ids) merge into one "variadic" template whose last ``<*>`` takes one or more tokens.
+* Template ids are content hashes of the (generalised) template text, so they are stable
+  across runs and arrival orders; merged ids stay resolvable as aliases.
+* State round-trips through plain JSON-able dicts and is bounded: the least recently seen
+  templates are evicted when ``max_templates`` is exceeded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from .masking import WILDCARD, Masker
+
+# Values that look like code (Capitalised, UPPER_CASE, camelCase, Dotted.Names_With_Caps)
+# are event words or enum constants far more often than parameters, so they need more
+# evidence. Lower-case words, dotted lower-case names (hosts, files) and values with digits
+# or masks are ordinary parameters.
+_CODE_WORD = re.compile(r"^[A-Z]|[a-z][A-Z]|[A-Za-z][._][A-Za-z]*[A-Z_]")
+_GENERAL_HEAD = "\0slot"
+_KEY_PREFIX = re.compile(r"^[^\w<]*[A-Za-z_][\w.\-]*[=:]+")
+_STRIP = re.compile(r"^[^\w<]+|[^\w>]+$")
+STATE_VERSION = 1
+
+
+@dataclass
+class MinerConfig:
+    """One configuration for every log source (no per-source knobs)."""
+
+    min_distinct: int = 3
+    min_distinct_code: int = 8
+    min_constant_share: float = 0.34
+    max_templates: int = 20_000
+    max_leaves: int = 200_000
+    max_buckets: int = 500_000
+    max_indexed_tokens: int = 64  # longer messages never grow word slots (index is O(n^2))
+
+
+@dataclass
+class Template:
+    """A mined template: tokens (``<*>`` marks parameter slots) and usage counters."""
+
+    id: str
+    tokens: list[str]
+    general: list[bool]
+    prefix: list[str]
+    suffix: list[str]
+    count: int = 0
+    first_seen: int = 0
+    last_seen: int = 0
+    variadic: bool = False  # the last <*> stands for one or more variable tokens
+
+    @property
+    def text(self) -> str:
+        """The template as text; generalised slots keep their shared punctuation."""
+        out = []
+        for tok, gen, pre, suf in zip(
+            self.tokens, self.general, self.prefix, self.suffix, strict=True
+        ):
+            out.append(f"{pre}{WILDCARD}{suf}" if gen else tok)
+        return " ".join(out)
+
+    def matches(self, key: tuple[str, ...]) -> bool:
+        """True when ``key`` (masked tokens) fits this template."""
+        n = len(self.tokens)
+        if self.variadic:
+            if len(key) < n or any(k != WILDCARD for k in key[n - 1 :]):
+                return False
+            key = key[:n]
+        elif len(key) != n:
+            return False
+        for tok, gen, k in zip(self.tokens, self.general, key, strict=True):
+            if not gen and tok != k:
+                return False
+        return True
+
+    def specificity(self) -> int:
+        return len(self.general) - sum(self.general)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "tokens": self.tokens,
+            "general": self.general,
+            "prefix": self.prefix,
+            "suffix": self.suffix,
+            "count": self.count,
+            "first_seen": self.first_seen,
+            "last_seen": self.last_seen,
+            "variadic": self.variadic,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Template:
+        return cls(
+            id=d["id"],
+            tokens=list(d["tokens"]),
+            general=[bool(g) for g in d["general"]],
+            prefix=list(d["prefix"]),
+            suffix=list(d["suffix"]),
+            count=int(d["count"]),
+            first_seen=int(d["first_seen"]),
+            last_seen=int(d["last_seen"]),
+            variadic=bool(d.get("variadic", False)),
+        )
+
+
+def _trunk(key: tuple[str, ...]) -> tuple[str, ...] | None:
+    """``key`` with its trailing run of bare ``<*>`` cut to one; None without such a run."""
+    j = len(key)
+    while j > 0 and key[j - 1] == WILDCARD:
+        j -= 1
+    if j == len(key) or j == 0:
+        return None
+    return (*key[:j], WILDCARD)
+
+
+class Match(NamedTuple):
+    """Result of adding one line: its template id and the raw tokens it was cut into."""
+
+    template_id: str
+    tokens: list[str]
+    is_new: bool
+
+
+def _common_prefix(a: str, b: str) -> str:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return a[:n]
+
+
+def _common_suffix(a: str, b: str) -> str:
+    return _common_prefix(a[::-1], b[::-1])[::-1]
+
+
+def _edge_prefix(s: str) -> str:
+    """Keep a shared prefix only if it is a ``key=``/``key:`` or pure punctuation.
+
+    "user=root"/"user=guest" share "user="; "(host)"/"()" share "("; "chrome"/"chromium"
+    share nothing, so no word is ever split.
+    """
+    key = _KEY_PREFIX.match(s)
+    if key:
+        return key.group(0)
+    n = 0
+    while n < len(s) and not s[n].isalnum():
+        n += 1
+    return s[:n]
+
+
+def _edge_suffix(s: str) -> str:
+    """Keep only trailing punctuation: "chrome.exe"/"svchost.exe" share no suffix."""
+    n = len(s)
+    while n > 0 and not s[n - 1].isalnum():
+        n -= 1
+    return s[n:]
+
+
+class TemplateMiner:
+    """Online template miner; feed it messages with ``add`` and read ``templates``."""
+
+    def __init__(self, config: MinerConfig | None = None) -> None:
+        self.config = config or MinerConfig()
+        self.masker = Masker()
+        self.templates: dict[str, Template] = {}
+        self.aliases: dict[str, str] = {}
+        self._leaves: dict[tuple[str, ...], str] = {}
+        # (length, first token or _GENERAL_HEAD) -> template ids: candidates for a new leaf
+        self._by_head: dict[tuple[int, str], set[str]] = {}
+        # (length, position, other tokens) -> value at position -> template id
+        self._buckets: dict[tuple[int, int, tuple[str, ...]], dict[str, str]] = {}
+        # a key with its trailing run of <*> cut to one -> {key length: template id}
+        self._trunks: dict[tuple[str, ...], dict[int, str]] = {}
+        self._variadic: dict[tuple[str, ...], str] = {}
+        self._tick = 0
+
+    # ------------------------------------------------------------------ mining
+    def add(self, content: str) -> Match:
+        """Mine one message and return its (current) template id and raw tokens."""
+        tokens, masked = self.masker.mask_line(content)
+        tid, is_new = self._learn(tuple(masked))
+        return Match(tid, tokens, is_new)
+
+    def add_many(self, contents: Iterable[str]) -> list[str]:
+        """Mine messages in order; return the template id each got when it arrived."""
+        mask_key = self.masker.mask_key
+        learn = self._learn
+        return [learn(mask_key(c))[0] for c in contents]
+
+    def _learn(self, key: tuple[str, ...]) -> tuple[str, bool]:
+        self._tick += 1
+        tid = self._leaves.get(key)
+        if tid is not None:
+            if tid in self.aliases:
+                tid = self.resolve(tid)
+            tpl = self.templates.get(tid)
+            if tpl is not None:
+                tpl.count += 1
+                tpl.last_seen = self._tick
+                return tid, False
+        tid, is_new = self._place(key)
+        if len(self._leaves) >= self.config.max_leaves:
+            self._leaves.clear()
+        self._leaves[key] = tid
+        tpl = self.templates[tid]
+        tpl.count += 1
+        tpl.last_seen = self._tick
+        return tid, is_new
+
+    def resolve(self, tid: str) -> str:
+        """Follow merge aliases to the live template id (path-compressed)."""
+        root = tid
+        while root in self.aliases:
+            root = self.aliases[root]
+        while tid != root:
+            nxt = self.aliases[tid]
+            self.aliases[tid] = root
+            tid = nxt
+        return root
+
+    def template_of(self, tid: str) -> Template | None:
+        """The live template for an id, following merges."""
+        return self.templates.get(self.resolve(tid))
+
+    def match(self, content: str) -> Template | None:
+        """Find the template of a message without learning from it."""
+        key = tuple(self.masker.mask_line(content)[1])
+        tid = self._leaves.get(key)
+        if tid is not None:
+            tpl = self.templates.get(self.resolve(tid))
+            if tpl is not None:
+                return tpl
+        return self._find(key)
+
+    @staticmethod
+    def _head(tpl: Template) -> tuple[int, str]:
+        n = len(tpl.tokens)
+        if n == 0:
+            return (0, "")
+        return (n, _GENERAL_HEAD if tpl.general[0] else tpl.tokens[0])
+
+    def _index(self, tpl: Template) -> None:
+        self._by_head.setdefault(self._head(tpl), set()).add(tpl.id)
+
+    def _unindex(self, tpl: Template, head: tuple[int, str] | None = None) -> None:
+        ids = self._by_head.get(head or self._head(tpl))
+        if ids is not None:
+            ids.discard(tpl.id)
+
+    def _best_fit(self, key: tuple[str, ...]) -> Template | None:
+        """The most specific template a new masked key fits (same length and first token)."""
+        n = len(key)
+        best: Template | None = None
+        for head in ((n, key[0]), (n, _GENERAL_HEAD)) if n else ((0, ""),):
+            for tid in self._by_head.get(head, ()):
+                tpl = self.templates[tid]
+                if tpl.matches(key) and (best is None or tpl.specificity() > best.specificity()):
+                    best = tpl
+        return best
+
+    def _find(self, key: tuple[str, ...]) -> Template | None:
+        best = self._best_fit(key)
+        if best is None:
+            trunk = _trunk(key)
+            if trunk is not None and trunk in self._variadic:
+                tpl = self.templates.get(self.resolve(self._variadic[trunk]))
+                if tpl is not None and tpl.matches(key):
+                    best = tpl
+        return best
+
+    def _place(self, key: tuple[str, ...]) -> tuple[str, bool]:
+        best = self._find(key)
+        if best is not None:
+            self._absorb(best, key)
+            return best.id, False
+        tpl = self._new_template(key)
+        merged = self._register(tpl.id)
+        trunk = _trunk(key)
+        if trunk is not None:
+            merged = self._note_trunk(trunk, len(key), merged)
+        return merged, merged == tpl.id
+
+    def _note_trunk(self, trunk: tuple[str, ...], length: int, tid: str) -> str:
+        """Merge templates that differ only in how many variables end them (a list)."""
+        if len(self._trunks) >= self.config.max_buckets:
+            self._trunks.clear()
+        seen = self._trunks.setdefault(trunk, {})
+        seen[length] = tid
+        live = {self.resolve(t) for t in seen.values()}
+        group = [self.templates[t] for t in live if t in self.templates]
+        if len(group) < 2:
+            return tid
+        group.sort(key=lambda t: (-t.count, t.first_seen, t.id))
+        root = group[0]
+        head = self._head(root)
+        n = len(trunk)
+        root.tokens = list(trunk)
+        root.general = [*root.general[: n - 1], False]
+        root.prefix = [*root.prefix[: n - 1], ""]
+        root.suffix = [*root.suffix[: n - 1], ""]
+        root.variadic = True
+        for other in group[1:]:
+            for i in range(n - 1):
+                if other.general[i] and not root.general[i]:
+                    root.general[i] = True
+                    root.prefix[i], root.suffix[i] = other.prefix[i], other.suffix[i]
+            root.count += other.count
+            root.first_seen = min(root.first_seen, other.first_seen)
+            root.last_seen = max(root.last_seen, other.last_seen)
+            self.aliases[other.id] = root.id
+            del self.templates[other.id]
+            self._unindex(other)
+        new_id = self._fresh_id(root.text)
+        self.aliases[root.id] = new_id
+        del self.templates[root.id]
+        self._unindex(root, head)
+        root.id = new_id
+        self.templates[new_id] = root
+        self._index(root)
+        self._variadic[trunk] = new_id
+        seen.clear()
+        seen[n] = new_id
+        return self.resolve(tid)
+
+    def _fresh_id(self, text: str) -> str:
+        """Content-derived id, so the same pattern gets the same id in every run."""
+        base = hashlib.blake2b(text.encode(), digest_size=6).hexdigest()
+        tid, n = base, 1
+        while tid in self.templates or tid in self.aliases:
+            tid = f"{base}-{n}"
+            n += 1
+        return tid
+
+    def _new_template(self, key: tuple[str, ...]) -> Template:
+        tid = self._fresh_id(" ".join(key))
+        tpl = Template(
+            id=tid,
+            tokens=list(key),
+            general=[False] * len(key),
+            prefix=[""] * len(key),
+            suffix=[""] * len(key),
+            first_seen=self._tick,
+            last_seen=self._tick,
+        )
+        self.templates[tid] = tpl
+        self._index(tpl)
+        if len(self.templates) > self.config.max_templates:
+            self._evict()
+        return tpl
+
+    @staticmethod
+    def _absorb(tpl: Template, key: tuple[str, ...]) -> None:
+        """Widen the shared punctuation of generalised slots with a new member."""
+        for i, gen in enumerate(tpl.general):
+            if gen:
+                tpl.prefix[i] = _edge_prefix(_common_prefix(tpl.prefix[i], key[i]))
+                tpl.suffix[i] = _edge_suffix(_common_suffix(tpl.suffix[i], key[i]))
+
+    def _bucket_keys(self, tpl: Template) -> list[tuple[tuple[int, int, tuple[str, ...]], str]]:
+        norm = [WILDCARD if g else t for t, g in zip(tpl.tokens, tpl.general, strict=True)]
+        n = len(norm)
+        out: list[tuple[tuple[int, int, tuple[str, ...]], str]] = []
+        if n > self.config.max_indexed_tokens or tpl.variadic:
+            return out
+        for i in range(n):
+            if tpl.general[i] or norm[i] == WILDCARD:
+                continue
+            out.append(((n, i, (*norm[:i], *norm[i + 1 :])), norm[i]))
+        return out
+
+    def _register(self, tid: str) -> str:
+        """Index a template by each of its constant positions; merge when a slot emerges."""
+        work = [tid]
+        result = tid
+        while work:
+            cur = self.resolve(work.pop())
+            tpl = self.templates.get(cur)
+            if tpl is None:
+                continue
+            for bkey, value in self._bucket_keys(tpl):
+                bucket = self._buckets.get(bkey)
+                if bucket is None:
+                    if len(self._buckets) >= self.config.max_buckets:
+                        self._buckets.clear()
+                    bucket = self._buckets[bkey] = {}
+                bucket[value] = cur
+                if self._is_slot(bucket, bkey[1]):
+                    root = self._merge(bkey[1], bucket)
+                    bucket.clear()
+                    bucket["\0merged"] = root
+                    work.append(root)
+                    if self.resolve(result) == root:
+                        result = root
+                    break
+        return self.resolve(result)
+
+    def _is_slot(self, bucket: dict[str, str], pos: int) -> bool:
+        """Decide whether the values seen at ``pos`` make it a parameter slot."""
+        if len(bucket) < 2 or "\0merged" in bucket:
+            return False
+        live = {self.resolve(t) for t in bucket.values()}
+        live = {t for t in live if t in self.templates and not self.templates[t].variadic}
+        if len(live) < 2:
+            return False
+        tpl = self.templates[next(iter(live))]
+        constants = sum(
+            1
+            for i, (t, g) in enumerate(zip(tpl.tokens, tpl.general, strict=True))
+            if i != pos and not g and t != WILDCARD
+        )
+        if constants < max(1, self.config.min_constant_share * len(tpl.tokens)):
+            return False
+        values = list(bucket)
+        # "()" next to "(<*>)": the same shape with an empty value, so it is a slot.
+        bare = {v.replace(WILDCARD, "") for v in values if WILDCARD in v}
+        if any(v in bare for v in values if WILDCARD not in v):
+            return True
+        if len(live) < self.config.min_distinct:
+            return False
+        code = sum(1 for v in values if _CODE_WORD.search(_STRIP.sub("", v)))
+        if code * 2 >= len(values):
+            return len(live) >= self.config.min_distinct_code
+        return True
+
+    def _merge(self, pos: int, bucket: dict[str, str]) -> str:
+        """Merge the templates of a bucket into the most used one, with a slot at ``pos``."""
+        live = [
+            self.templates[t]
+            for t in {self.resolve(t) for t in bucket.values()}
+            if t in self.templates
+        ]
+        live.sort(key=lambda t: (-t.count, t.first_seen, t.id))
+        root = live[0]
+        root_head = self._head(root)  # before the slot changes it
+        values = [t.tokens[pos] for t in live]
+        pre, suf = values[0], values[0]
+        for v in values[1:]:
+            pre = _common_prefix(pre, v)
+            suf = _common_prefix(suf[::-1], v[::-1])[::-1]
+        root.general[pos] = True
+        root.prefix[pos] = _edge_prefix(pre)
+        root.suffix[pos] = _edge_suffix(suf)
+        for other in live[1:]:
+            for i, gen in enumerate(other.general):
+                if gen and not root.general[i]:
+                    root.general[i] = True
+                    root.prefix[i], root.suffix[i] = other.prefix[i], other.suffix[i]
+                elif gen:
+                    root.prefix[i] = _edge_prefix(_common_prefix(root.prefix[i], other.prefix[i]))
+                    root.suffix[i] = _edge_suffix(
+                        _common_prefix(root.suffix[i][::-1], other.suffix[i][::-1])[::-1]
+                    )
+            root.count += other.count
+            root.first_seen = min(root.first_seen, other.first_seen)
+            root.last_seen = max(root.last_seen, other.last_seen)
+            self.aliases[other.id] = root.id
+            del self.templates[other.id]
+            self._unindex(other)
+        # Re-key by the generalised text: ids then depend on the pattern, not on which
+        # value happened to arrive first. The old id stays resolvable as an alias.
+        new_id = self._fresh_id(root.text)
+        self.aliases[root.id] = new_id
+        del self.templates[root.id]
+        self._unindex(root, root_head)
+        root.id = new_id
+        self.templates[new_id] = root
+        self._index(root)
+        return root.id
+
+    def _evict(self) -> None:
+        """Drop the least recently seen tenth of templates (LRU in batches)."""
+        keep = int(self.config.max_templates * 0.9)
+        order = sorted(self.templates.values(), key=lambda t: t.last_seen)
+        for tpl in order[: len(order) - keep]:
+            del self.templates[tpl.id]
+            self._unindex(tpl)
+        live = set(self.templates)
+        self.aliases = {a: r for a, r in self.aliases.items() if self.resolve(r) in live}
+        self._leaves = {k: v for k, v in self._leaves.items() if self.resolve(v) in live}
+        self._variadic = {k: v for k, v in self._variadic.items() if self.resolve(v) in live}
+        self._trunks.clear()
+        # Buckets keep their entries: evicted ids no longer resolve to a live template and
+        # are ignored by ``_is_slot``; the bucket index has its own size bound.
+
+    # ------------------------------------------------------------- persistence
+    def to_state(self) -> dict[str, Any]:
+        """Plain JSON-able state: templates and aliases (indexes are rebuilt on load)."""
+        return {
+            "version": STATE_VERSION,
+            "tick": self._tick,
+            "config": self.config.__dict__.copy(),
+            "templates": [t.to_dict() for t in self.templates.values()],
+            "aliases": dict(self.aliases),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> TemplateMiner:
+        """Rebuild a miner from ``to_state`` output."""
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"unsupported miner state version {state.get('version')!r}")
+        known = set(MinerConfig.__dataclass_fields__)
+        config = {k: v for k, v in state.get("config", {}).items() if k in known}
+        miner = cls(MinerConfig(**config))
+        miner._tick = int(state.get("tick", 0))
+        for d in state["templates"]:
+            tpl = Template.from_dict(d)
+            miner.templates[tpl.id] = tpl
+            miner._index(tpl)
+            if tpl.variadic:
+                miner._variadic[tuple(tpl.tokens)] = tpl.id
+        miner.aliases = dict(state.get("aliases", {}))
+        for tid in list(miner.templates):
+            miner._register(tid)
+        return miner
