@@ -120,9 +120,11 @@ class IncidentAdmin(admin.ModelAdmin):
         "alert_count",
         "firing_count",
         "commander",
+        "origin_service",
         "created_at",
     ]
     list_filter = ["status", "severity", "team", "services"]
+    list_select_related = ["team", "commander", "origin_service"]
     search_fields = ["title", "number", "alerts__name"]
     date_hierarchy = "created_at"
     readonly_fields = [
@@ -138,6 +140,7 @@ class IncidentAdmin(admin.ModelAdmin):
         "alert_count",
         "firing_count",
         "merged_into",
+        "origin_service",
     ]
     fields = ["title", "severity", "summary", "commander", "services", *readonly_fields]
     filter_horizontal = ["services"]

@@ -191,6 +191,8 @@ class IncidentSerializer(serializers.ModelSerializer):
     services = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
     commander = serializers.SlugRelatedField(slug_field="username", read_only=True)
     team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    # where correlation thinks the failure started: the first place responders look
+    origin_service = serializers.SlugRelatedField(slug_field="slug", read_only=True)
 
     class Meta:
         model = Incident
@@ -215,6 +217,7 @@ class IncidentSerializer(serializers.ModelSerializer):
             "alert_count",
             "firing_count",
             "merged_into",
+            "origin_service",
         ]
         read_only_fields = [f for f in fields if f not in ("title", "severity", "summary")]
 

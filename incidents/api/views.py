@@ -157,7 +157,9 @@ class IncidentViewSet(
     ordering = ["-created_at"]
 
     def get_queryset(self):
-        queryset = incidents_for(self.request.user).select_related("team", "commander")
+        queryset = incidents_for(self.request.user).select_related(
+            "team", "commander", "origin_service"
+        )
         queryset = queryset.prefetch_related("services")
         if self.action == "retrieve":
             queryset = queryset.prefetch_related(

@@ -151,3 +151,25 @@ def test_openapi_schema_is_served(users, api):
     response = api(users["viewer"]).get("/api/v1/schema/")
     assert response.status_code == 200
     assert b"/api/v1/incidents/{id}/acknowledge/" in response.content
+
+
+def test_probable_origin_is_shown_read_only(
+    integrations, services, post_webhook, users, api, client
+):
+    am = integrations["alertmanager"]
+    post_webhook(am, am_payload([am_alert("HighErrorRate", "checkout")], "g1"))
+    post_webhook(am, am_payload([am_alert("KubePodCrashLooping", "payments")], "g2"))
+    incident = Incident.objects.get()
+    assert incident.origin_service.slug == "payments"
+    url = f"/api/v1/incidents/{incident.pk}/"
+    assert api(users["viewer"]).get(url).json()["origin_service"] == "payments"
+    listed = api(users["viewer"]).get("/api/v1/incidents/").json()["results"]
+    assert listed[0]["origin_service"] == "payments"
+    edited = api(users["admin"]).patch(url, {"origin_service": "checkout"}, format="json")
+    assert edited.status_code == 200
+    incident.refresh_from_db()
+    assert incident.origin_service.slug == "payments"
+    client.force_login(users["root"])
+    page = client.get("/admin/incidents/incident/")
+    assert page.status_code == 200
+    assert 'class="field-origin_service nowrap">payments</td>' in page.content.decode()
