@@ -47,6 +47,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     lab = build_history(
         args.seed, _seconds(args.history), args.fault_at, end=started, clock=time.time
     )
+    lab.alerts.for_s_override = args.alert_for
     server = LabServer(lab, port=args.port, webhook_url=args.webhook_url, tick=args.tick).start()
     for spec in args.fault:
         server.inject_later(spec, args.inject_after)
@@ -203,6 +204,13 @@ def main(argv: list[str] | None = None) -> int:
         "--fault", action="append", default=[], help="kind:service injected after --inject-after"
     )
     s.add_argument("--inject-after", type=float, default=30.0)
+    s.add_argument(
+        "--alert-for",
+        type=float,
+        default=None,
+        help="seconds every alert rule must hold before firing (demo speed; default: each "
+        "rule's own `for`)",
+    )
     s.add_argument(
         "--fault-at", action="append", default=[], help="kind:service@-20m placed in the history"
     )

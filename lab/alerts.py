@@ -234,6 +234,9 @@ class AlertEngine:
     notify: Callable[[list[AlertState], float], None] | None = None
     _restarts: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     external_url: str = "http://127.0.0.1"
+    # a demo may shorten every rule's `for` so a fault shows within a minute; the shipped
+    # rule files keep the real durations
+    for_s_override: float | None = None
 
     def _extra_signals(self, t: np.ndarray, signals: dict[str, dict[str, np.ndarray]]) -> None:
         for name, sig in signals.items():
@@ -286,7 +289,8 @@ class AlertEngine:
             s.value = value
             if s.pending_since is None:
                 s.pending_since, s.resolved_at = t, None
-            if s.fired_at is None and t - s.pending_since >= s.rule.for_s:
+            hold = s.rule.for_s if self.for_s_override is None else self.for_s_override
+            if s.fired_at is None and t - s.pending_since >= hold:
                 s.fired_at = t
                 self.history.append({"status": "firing", "at": t, "labels": s.labels})
                 changed.append(s)

@@ -10,6 +10,8 @@ PORT=${PORT:-8000}
 LAB_PORT=${LAB_PORT:-19090}
 DEMO_FAULT=${DEMO_FAULT:-bad_deploy:payments}
 DEMO_FAULT_AFTER=${DEMO_FAULT_AFTER:-30}
+# alert rules hold this long before firing in the demo (the shipped rule files keep 1-10 min)
+DEMO_ALERT_FOR=${DEMO_ALERT_FOR:-15}
 py=.venv/bin/python
 export PROMETHEUS_URL=${PROMETHEUS_URL:-http://127.0.0.1:$LAB_PORT}
 export LOKI_URL=${LOKI_URL:-http://127.0.0.1:$LAB_PORT}
@@ -48,7 +50,7 @@ for _ in range(120):
     except httpx.HTTPError:
         time.sleep(0.5)"
   exec $py -m lab serve --port "$LAB_PORT" --webhook-url "$webhook" --fault "$DEMO_FAULT" \
-    --inject-after "$DEMO_FAULT_AFTER" --kubeconfig "$KUBECONFIG"
+    --inject-after "$DEMO_FAULT_AFTER" --alert-for "$DEMO_ALERT_FOR" --kubeconfig "$KUBECONFIG"
 ) > .run/lab.log 2>&1 &
 lab_pid=$!
 trap 'kill $lab_pid 2>/dev/null; pkill -f "lab serve --port $LAB_PORT" 2>/dev/null' EXIT INT TERM

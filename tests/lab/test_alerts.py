@@ -223,3 +223,17 @@ def test_rule_files_pass_promtool() -> None:
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert out.stdout.count("SUCCESS") == len(files)
+
+
+def test_demo_alert_hold_override_fires_sooner_than_the_rule_says() -> None:
+    from lab.alerts import RULES, AlertEngine, AlertState
+
+    rule = next(r for r in RULES if r.name == "HighErrorRate")
+    assert rule.for_s == 60
+    for override, fires_at in ((None, 60.0), (15.0, 15.0)):
+        engine = AlertEngine(lab=None, for_s_override=override)
+        state = AlertState(rule, "payments")
+        changed: list = []
+        for t in range(0, 100, 5):
+            engine._step(state, True, float(t), 0.2, changed)
+        assert state.fired_at == fires_at
