@@ -115,6 +115,24 @@ def _alerts_list(payload: dict[str, Any], errors: _Errors) -> list[Any]:
     return alerts
 
 
+def _batch(
+    payload: dict[str, Any], group_field: str, errors: _Errors
+) -> tuple[str, list[tuple[str, dict[str, Any]]]]:
+    """The payload's group key and its alert objects, each with its path for errors."""
+    group_key = payload.get(group_field, "")
+    if not isinstance(group_key, str):
+        errors.add(group_field, "Expected a string.")
+        group_key = ""
+    items = []
+    for i, item in enumerate(_alerts_list(payload, errors)):
+        path = f"alerts[{i}]"
+        if isinstance(item, dict):
+            items.append((path, item))
+        else:
+            errors.add(path, "Expected an object.")
+    return group_key, items
+
+
 def _build(
     item: dict[str, Any],
     path: str,
@@ -158,16 +176,9 @@ def _build(
 def _prometheus_style(payload: dict[str, Any], now: datetime) -> list[AlertIn]:
     """Alertmanager and Grafana share the alert shape: labels, annotations, startsAt..."""
     errors = _Errors()
-    group_key = payload.get("groupKey", "")
-    if not isinstance(group_key, str):
-        errors.add("groupKey", "Expected a string.")
-        group_key = ""
+    group_key, items = _batch(payload, "groupKey", errors)
     out = []
-    for i, item in enumerate(_alerts_list(payload, errors)):
-        path = f"alerts[{i}]"
-        if not isinstance(item, dict):
-            errors.add(path, "Expected an object.")
-            continue
+    for path, item in items:
         labels = _string_map(item.get("labels"), f"{path}.labels", errors, required=True)
         annotations = _string_map(
             item.get("annotations"), f"{path}.annotations", errors, required=False
@@ -217,16 +228,9 @@ def parse_generic(payload: Any, now: datetime) -> list[AlertIn]:
     if not isinstance(payload, dict):
         raise PayloadError({"non_field_errors": ["Expected a JSON object."]})
     errors = _Errors()
-    group_key = payload.get("group_key", "")
-    if not isinstance(group_key, str):
-        errors.add("group_key", "Expected a string.")
-        group_key = ""
+    group_key, items = _batch(payload, "group_key", errors)
     out = []
-    for i, item in enumerate(_alerts_list(payload, errors)):
-        path = f"alerts[{i}]"
-        if not isinstance(item, dict):
-            errors.add(path, "Expected an object.")
-            continue
+    for path, item in items:
         name = item.get("name")
         if not isinstance(name, str) or not name.strip():
             errors.add(f"{path}.name", "A non-empty string is required.")
