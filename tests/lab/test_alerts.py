@@ -13,6 +13,7 @@ import yaml
 from lab.alerts import RULES, RULES_DIR, fingerprint, rule_groups
 from lab.server import wait_until
 from lab.testing import running_lab
+from lab.tsdb import Matcher
 
 
 @pytest.fixture
@@ -130,11 +131,17 @@ def test_shipped_rule_expressions_agree_with_the_built_in_evaluator() -> None:
         firing: dict[str, set[str]] = {}
         for state in lab.lab.alerts.firing():
             firing.setdefault(state.rule.name, set()).add(state.service)
+        # ask PromQL about the instant the evaluator last looked at (it stamps ALERTS then),
+        # not the wall clock: live ticks may have moved on by the time the query runs
+        alerts = lab.tsdb.select([Matcher("__name__", "=", "ALERTS")], 0, float("inf"))
+        at = max(float(series.timestamps[-1]) for series in alerts)
 
         def promql(name: str) -> set[str]:
             rule = next(r for r in RULES if r.name == name)
             resp = httpx.get(
-                f"{lab.prometheus_url}/api/v1/query", params={"query": rule.expr}, timeout=20
+                f"{lab.prometheus_url}/api/v1/query",
+                params={"query": rule.expr, "time": at},
+                timeout=20,
             )
             assert resp.status_code == 200, resp.text
             return {r["metric"]["service"] for r in resp.json()["data"]["result"]}
