@@ -110,7 +110,7 @@ def ingest(integration: Integration, alerts_in: list[AlertIn], now: datetime) ->
             a.fingerprint: a
             for a in Alert.objects.select_for_update()
             .filter(integration=integration, fingerprint__in=list(latest))
-            .order_by("pk")  # the same order as correlate_pending: no deadlock between them
+            .order_by("pk")  # one order for all webhooks: no deadlock between them
         }
         rows, created, changed_status = _prepare_rows(
             integration, latest, existing, keys, services, now
@@ -138,8 +138,9 @@ def ingest(integration: Integration, alerts_in: list[AlertIn], now: datetime) ->
         if any(row.correlation_pending for row in rows):
             _request_correlation(integration.team_id)
     if any(row.correlation_pending for row in rows) and settings.CELERY_TASK_ALWAYS_EAGER:
-        # embedded mode and tests: decide now so the response names the incidents
-        decided = correlate_until_done(integration.team_id).get((integration.pk, now))
+        # embedded mode and tests: decide now so the response names the incidents (those
+        # of other webhooks' alerts too when one run decided them together)
+        decided = correlate_until_done(integration.team_id).get(integration.pk)
         if decided is not None:
             result.incidents_opened = decided.incidents_opened
             result.incidents_updated = sorted(
@@ -180,10 +181,10 @@ CORRELATION_BATCH = 5000
 
 @dataclass
 class PendingRun:
-    """What one ``correlate_pending`` run decided, per webhook batch, and whether alerts
-    are still waiting (more than one run's worth)."""
+    """What one ``correlate_pending`` run decided, per integration, and whether alerts are
+    still waiting (more than one run's worth)."""
 
-    batches: dict[tuple[int, datetime], IngestResult] = field(default_factory=dict)
+    batches: dict[int, IngestResult] = field(default_factory=dict)
     decided: int = 0
     more: bool = False
 
@@ -203,8 +204,8 @@ def correlate_pending(team_id: int, limit: int = CORRELATION_BATCH) -> PendingRu
 
     The team lock serialises runs of one team (topology and learned grouping cross group
     keys); alerts a webhook is still writing are skipped, that webhook queues its own run.
-    Each webhook batch is correlated as one batch with its own arrival time, as ingestion
-    did before, so a run decides exactly what the webhooks would have decided themselves.
+    All waiting alerts of an integration go through the correlator as one batch, each
+    with its own arrival time, so a backlog of small webhooks costs one candidate lookup.
     Deciding clears the flag in the same transaction: running twice decides nothing twice.
     """
     run = PendingRun()
@@ -222,23 +223,28 @@ def correlate_pending(team_id: int, limit: int = CORRELATION_BATCH) -> PendingRu
             return run
         services = _services_index()
         slug_of = {pk: slug for pk, slug, _ in services}
-        batches: dict[tuple[int, datetime], list[Alert]] = defaultdict(list)
-        for row in waiting:
-            batches[(row.integration_id, row.last_received_at)].append(row)
-        for (integration_id, received), rows in batches.items():
+        batches: dict[int, list[Alert]] = defaultdict(list)
+        for row in waiting:  # arrival order within each integration
+            batches[row.integration_id].append(row)
+        for integration_id, rows in batches.items():
             result = IngestResult(received=len(rows))
-            _correlate_batch(rows[0].integration, rows, received, slug_of, result)
-            run.batches[(integration_id, received)] = result
+            now = rows[-1].last_received_at  # the latest arrival: the batch's "now"
+            _correlate_batch(rows[0].integration, rows, now, slug_of, result)
+            run.batches[integration_id] = result
         run.decided = len(waiting)
     return run
 
 
-def correlate_until_done(team_id: int) -> dict[tuple[int, datetime], IngestResult]:
+def correlate_until_done(team_id: int) -> dict[int, IngestResult]:
     """Run ``correlate_pending`` until nothing waits (eager mode, in the request)."""
-    decided: dict[tuple[int, datetime], IngestResult] = {}
+    decided: dict[int, IngestResult] = defaultdict(IngestResult)
     while True:
         run = correlate_pending(team_id)
-        decided.update(run.batches)
+        for integration_id, result in run.batches.items():
+            total = decided[integration_id]
+            total.incidents_opened += result.incidents_opened
+            total.incidents_updated += result.incidents_updated
+            total.incidents_resolved += result.incidents_resolved
         if not run.more:
             return decided
 
@@ -255,7 +261,8 @@ def _correlate_batch(
     candidates = correlating.candidates(
         integration, {row.group_key for row in rows}, fingerprints, now, REOPEN_GRACE
     )
-    facts = [correlating.facts_of(row, slug_of.get(row.service_id), now) for row in rows]
+    # each alert keeps its own arrival time (the windows measure from it)
+    facts = [correlating.facts_of(row, slug_of.get(row.service_id)) for row in rows]
     correlator = correlating.correlator_for(integration, REOPEN_GRACE)
     decisions, pool = correlator.run_batch(facts, candidates.values(), now)
     by_fp = {row.fingerprint: row for row in rows}
