@@ -248,6 +248,9 @@ class Alert(models.Model):
     received_at = models.DateTimeField(default=timezone.now)
     last_received_at = models.DateTimeField(default=timezone.now)
     receive_count = models.PositiveIntegerField(default=1)
+    correlation_pending = models.BooleanField(
+        default=False, help_text="stored by a webhook, not yet seen by correlation"
+    )
 
     class Meta:
         ordering = ["-last_received_at"]
@@ -259,6 +262,11 @@ class Alert(models.Model):
         indexes = [
             models.Index(fields=["incident", "status"]),
             models.Index(fields=["group_key", "incident"]),
+            models.Index(
+                fields=["last_received_at", "id"],
+                condition=models.Q(correlation_pending=True),
+                name="alert_correlation_backlog",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from incidents import correlating, live
 from incidents import housekeeping as chores
+from incidents.ingest import service
 from incidents.timeline import incident_audiences
 
 
@@ -34,3 +35,13 @@ def correlate_retrain() -> dict:
     """Relearn which services fail together from past incidents and human corrections."""
     snapshot = correlating.retrain(timezone.now())
     return {"incidents": snapshot.incidents, "feedback": snapshot.feedback}
+
+
+@shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5)
+def correlate_pending(team_id: int) -> dict:
+    """Decide the alerts webhooks stored for ``team_id`` (idempotent: decided ones are
+    unflagged in the same transaction); queue another run while a backlog remains."""
+    run = service.correlate_pending(team_id)
+    if run.more:
+        correlate_pending.delay(team_id)
+    return run.summary()

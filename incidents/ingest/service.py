@@ -1,8 +1,10 @@
-"""Writing a parsed webhook: upsert alerts, correlate them, open/update/resolve incidents.
+"""Writing a parsed webhook, then correlating what it stored.
 
-One call is one transaction. Concurrent requests touching the same group or fingerprint
-are serialised by PostgreSQL advisory locks taken in a fixed order, so two webhooks for one
-group can never open two incidents.
+``ingest`` is the webhook's transaction: it upserts the alerts under advisory locks on
+their fingerprints only and applies resolutions of alerts already in an incident. Firing
+alerts are flagged ``correlation_pending``; ``correlate_pending`` (the Celery task of the
+same name, after commit) decides them under one lock per team, so two webhooks for one
+group can never open two incidents, and a slow correlation never holds a webhook back.
 """
 
 from __future__ import annotations
@@ -84,7 +86,13 @@ def _title_for(alert: AlertIn, service_slug: str | None) -> str:
 
 
 def ingest(integration: Integration, alerts_in: list[AlertIn], now: datetime) -> IngestResult:
-    """Store ``alerts_in`` from ``integration`` and correlate them, all or nothing."""
+    """Store ``alerts_in`` from ``integration``, all or nothing; correlation runs after.
+
+    The transaction locks only the batch's fingerprints, so webhooks of one team no longer
+    wait for each other: deciding which incident a new alert belongs to is left to
+    ``correlate_pending`` (after commit, on the ``correlation`` queue). Only resolutions of
+    alerts already in an incident are applied here, because they need no decision.
+    """
     latest: dict[str, AlertIn] = {}
     for alert in alerts_in:  # the same alert twice in one payload: the last one counts
         latest[alert.fingerprint] = alert
@@ -95,67 +103,183 @@ def ingest(integration: Integration, alerts_in: list[AlertIn], now: datetime) ->
         fp: f"{integration.pk}:{group_key_for(a, integration.group_by)}" for fp, a in latest.items()
     }
     services = _services_index()
-    slug_of = {pk: slug for pk, slug, _ in services}
 
     with transaction.atomic(), audit.audit_context(via="ingestion"):
-        lock_keys(
-            {f"group:{k}" for k in keys.values()}
-            | {f"fp:{integration.pk}:{fp}" for fp in latest}
-            # topology and learned grouping cross group keys: one team correlates at a time
-            | {f"correlate:team:{integration.team_id}"}
-        )
+        lock_keys({f"fp:{integration.pk}:{fp}" for fp in latest})
         existing = {
             a.fingerprint: a
-            for a in Alert.objects.select_for_update().filter(
-                integration=integration, fingerprint__in=list(latest)
-            )
+            for a in Alert.objects.select_for_update()
+            .filter(integration=integration, fingerprint__in=list(latest))
+            .order_by("pk")  # one order for all webhooks: no deadlock between them
         }
         rows, created, changed_status = _prepare_rows(
             integration, latest, existing, keys, services, now
         )
         result.created, result.updated = len(created), len(rows) - len(created)
-
-        candidates = correlating.candidates(
-            integration, set(keys.values()), list(latest), now, REOPEN_GRACE
-        )
-        facts = [correlating.facts_of(row, slug_of.get(row.service_id), now) for row in rows]
-        correlator = correlating.correlator_for(integration, REOPEN_GRACE)
-        decisions, pool = correlator.run_batch(facts, candidates.values(), now)
-        by_fp = {row.fingerprint: row for row in rows}
-        real_id: dict[Any, int] = {}
-        touched, events = _apply_decisions(
-            integration, decisions, by_fp, candidates, slug_of, now, result, real_id
-        )
-        correlating.write_back(pool, real_id, touched)
         _save_rows(rows)
+        touched: set[int] = set()
+        events: list[TimelineEvent] = []
         for row in rows:
             if row.fingerprint in changed_status and row.status == Alert.Status.RESOLVED:
                 result.resolved += 1
                 if row.incident_id:
                     touched.add(row.incident_id)
-                    events.append(
-                        (
-                            TimelineEvent(
-                                incident_id=row.incident_id,
-                                kind=TimelineEvent.Kind.ALERT_RESOLVED,
-                                message=f"alert {row.name} resolved",
-                                data={"fingerprint": row.fingerprint, "name": row.name},
-                                created_at=now,
-                            ),
-                            row,
-                        )
-                    )
-        for event, row in events:
-            if row is not None:
-                event.data["alert_id"] = row.pk  # known once the rows are saved
-        add_events(condense([event for event, _row in events]))
+                    events.append(_resolved_event(row, now))
+        add_events(condense(events))
         refresh_incidents(integration, touched, rows, now, result)
+        result.incidents_updated = sorted(
+            Incident.objects.filter(pk__in=touched).values_list("number", flat=True)
+        )
         audit.record(
             "alerts.ingested",
             integration,
             changes={k: v for k, v in result.as_dict().items() if v},
         )
+        if any(row.correlation_pending for row in rows):
+            _request_correlation(integration.team_id)
+    if any(row.correlation_pending for row in rows) and settings.CELERY_TASK_ALWAYS_EAGER:
+        # embedded mode and tests: decide now so the response names the incidents (those
+        # of other webhooks' alerts too when one run decided them together)
+        decided = correlate_until_done(integration.team_id).get(integration.pk)
+        if decided is not None:
+            result.incidents_opened = decided.incidents_opened
+            result.incidents_updated = sorted(
+                set(result.incidents_updated + decided.incidents_updated)
+                - set(decided.incidents_opened)
+            )
+            result.incidents_resolved = sorted(
+                set(result.incidents_resolved + decided.incidents_resolved)
+            )
     return result
+
+
+def _request_correlation(team_id: int) -> None:
+    """Queue the team's correlation once this transaction commits (a worker's job)."""
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        return  # ``ingest`` runs it itself, right after the transaction
+    from incidents.tasks import correlate_pending  # the tasks module imports this one
+
+    transaction.on_commit(lambda: correlate_pending.delay(team_id))
+
+
+def _resolved_event(row: Alert, now: datetime) -> TimelineEvent:
+    return TimelineEvent(
+        incident_id=row.incident_id,
+        kind=TimelineEvent.Kind.ALERT_RESOLVED,
+        message=f"alert {row.name} resolved",
+        data={
+            "fingerprint": row.fingerprint,
+            "name": row.name,
+            "alert_id": row.pk,
+        },
+        created_at=now,
+    )
+
+
+CORRELATION_BATCH = 5000
+
+
+@dataclass
+class PendingRun:
+    """What one ``correlate_pending`` run decided, per integration, and whether alerts are
+    still waiting (more than one run's worth)."""
+
+    batches: dict[int, IngestResult] = field(default_factory=dict)
+    decided: int = 0
+    more: bool = False
+
+    def summary(self) -> dict[str, Any]:
+        opened = {n for r in self.batches.values() for n in r.incidents_opened}
+        updated = {n for r in self.batches.values() for n in r.incidents_updated}
+        return {
+            "decided": self.decided,
+            "more": self.more,
+            "incidents_opened": sorted(opened),
+            "incidents_updated": sorted(updated - opened),  # opened by this run: not "updated"
+        }
+
+
+def correlate_pending(team_id: int, limit: int = CORRELATION_BATCH) -> PendingRun:
+    """Decide the team's waiting alerts, oldest first, at most ``limit`` in one transaction.
+
+    The team lock serialises runs of one team (topology and learned grouping cross group
+    keys); alerts a webhook is still writing are skipped, that webhook queues its own run.
+    All waiting alerts of an integration go through the correlator as one batch, each
+    with its own arrival time, so a backlog of small webhooks costs one candidate lookup.
+    Deciding clears the flag in the same transaction: running twice decides nothing twice.
+    """
+    run = PendingRun()
+    with transaction.atomic(), audit.audit_context(via="correlation"):
+        lock_keys({f"correlate:team:{team_id}"})
+        waiting = list(
+            Alert.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(correlation_pending=True, integration__team_id=team_id)
+            .select_related("integration", "integration__team")
+            .order_by("last_received_at", "pk")[: limit + 1]
+        )
+        run.more = len(waiting) > limit
+        waiting = waiting[:limit]
+        if not waiting:
+            return run
+        services = _services_index()
+        slug_of = {pk: slug for pk, slug, _ in services}
+        batches: dict[int, list[Alert]] = defaultdict(list)
+        for row in waiting:  # arrival order within each integration
+            batches[row.integration_id].append(row)
+        for integration_id, rows in batches.items():
+            result = IngestResult(received=len(rows))
+            now = rows[-1].last_received_at  # the latest arrival: the batch's "now"
+            _correlate_batch(rows[0].integration, rows, now, slug_of, result)
+            run.batches[integration_id] = result
+        run.decided = len(waiting)
+    return run
+
+
+def correlate_until_done(team_id: int) -> dict[int, IngestResult]:
+    """Run ``correlate_pending`` until nothing waits (eager mode, in the request)."""
+    decided: dict[int, IngestResult] = defaultdict(IngestResult)
+    while True:
+        run = correlate_pending(team_id)
+        for integration_id, result in run.batches.items():
+            total = decided[integration_id]
+            total.incidents_opened += result.incidents_opened
+            total.incidents_updated += result.incidents_updated
+            total.incidents_resolved += result.incidents_resolved
+        if not run.more:
+            return decided
+
+
+def _correlate_batch(
+    integration: Integration,
+    rows: list[Alert],
+    now: datetime,
+    slug_of: dict[int, str],
+    result: IngestResult,
+) -> None:
+    """The correlator, decisions, timeline and refresh for one webhook's waiting alerts."""
+    fingerprints = [row.fingerprint for row in rows]
+    candidates = correlating.candidates(
+        integration, {row.group_key for row in rows}, fingerprints, now, REOPEN_GRACE
+    )
+    # each alert keeps its own arrival time (the windows measure from it)
+    facts = [correlating.facts_of(row, slug_of.get(row.service_id)) for row in rows]
+    correlator = correlating.correlator_for(integration, REOPEN_GRACE)
+    decisions, pool = correlator.run_batch(facts, candidates.values(), now)
+    by_fp = {row.fingerprint: row for row in rows}
+    real_id: dict[Any, int] = {}
+    touched, events = _apply_decisions(
+        integration, decisions, by_fp, candidates, slug_of, now, result, real_id
+    )
+    correlating.write_back(pool, real_id, touched)
+    for row in rows:
+        row.correlation_pending = False
+    # only what correlation owns: a webhook may since have changed the rest of the row
+    Alert.objects.bulk_update(rows, ["incident", "group_key", "correlation_pending"])
+    for event, row in events:
+        if row is not None:
+            event.data["alert_id"] = row.pk
+    add_events(condense([event for event, _row in events]))
+    refresh_incidents(integration, touched, rows, now, result)
 
 
 def _prepare_rows(integration, latest, existing, keys, services, now):
@@ -183,6 +307,8 @@ def _prepare_rows(integration, latest, existing, keys, services, now):
         row.service_id, row.raw = service_id, item.raw
         row.last_received_at = now
         row.receive_count += 1
+        # firing alerts wait for correlation; one still waiting keeps waiting
+        row.correlation_pending = row.correlation_pending or item.status == Alert.Status.FIRING
         rows.append(row)
     return rows, created, changed_status
 
@@ -201,6 +327,7 @@ _UPSERT_FIELDS = [
     "raw",
     "last_received_at",
     "receive_count",
+    "correlation_pending",
 ]
 
 

@@ -6,12 +6,15 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.db.models import Q
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from incidents import correlating
 from incidents.correlation import Membership, fit
 from incidents.correlation.cooccurrence import cause_key
+from incidents.ingest import service
 from incidents.models import (
     Alert,
     CooccurrenceSnapshot,
@@ -20,7 +23,7 @@ from incidents.models import (
     Incident,
     Service,
 )
-from incidents.tasks import correlate_retrain
+from incidents.tasks import correlate_pending, correlate_retrain
 from tests.conftest import am_alert, am_payload
 
 pytestmark = pytest.mark.django_db
@@ -365,3 +368,58 @@ def test_candidate_facts_honour_an_explicit_correlation_kind(integrations, servi
     assert facts.checks == {"CustomThing@payments", "CustomThing@checkout"}
     assert facts.alert_count == 3
     assert set(facts.service_seen) == {"payments", "checkout"}
+
+
+# --- ingestion does not wait for correlation ---------------------------------------------
+
+
+def test_webhook_stores_alerts_and_leaves_correlation_to_the_queue(
+    integrations, services, post_webhook, settings, django_capture_on_commit_callbacks
+):
+    settings.CELERY_TASK_ALWAYS_EAGER = False  # a real broker, and no worker running
+    am = integrations["alertmanager"]
+    with django_capture_on_commit_callbacks() as queued:
+        first = post_webhook(
+            am, am_payload([am_alert("HighErrorRate", "payments", pod="p1", fingerprint="a")], "g")
+        )
+        second = post_webhook(
+            am, am_payload([am_alert("HighErrorRate", "payments", pod="p2", fingerprint="b")], "g")
+        )
+    assert (first.status_code, second.status_code) == (200, 200)
+    body = first.json()
+    assert (body["created"], body["incidents_opened"], body["incidents_updated"]) == (1, [], [])
+    assert len(queued) == 2  # each webhook asks for a correlation run once it has committed
+    assert not Incident.objects.exists()
+    assert list(
+        Alert.objects.order_by("fingerprint").values_list("incident", "correlation_pending")
+    ) == [(None, True), (None, True)]
+
+    summary = correlate_pending.apply(args=[am.team_id]).get()  # what the worker does
+    incident = Incident.objects.get()
+    assert summary == {
+        "decided": 2,
+        "more": False,
+        "incidents_opened": [incident.number],
+        "incidents_updated": [],
+    }
+    assert incident.alert_count == 2  # both webhooks' alerts decided in one run
+    assert not Alert.objects.filter(Q(incident=None) | Q(correlation_pending=True)).exists()
+    again = correlate_pending.apply(args=[am.team_id]).get()
+    assert (again["decided"], Incident.objects.count()) == (0, 1)  # idempotent
+
+
+def test_correlation_backlog_is_worked_off_in_bounded_runs(integrations, services, post_webhook):
+    am = integrations["alertmanager"]
+    team_id = am.team_id
+    Alert.objects.all().delete()
+    alerts = [
+        am_alert("HighErrorRate", "payments", pod=f"p{i}", fingerprint=f"fp-{i}") for i in range(3)
+    ]
+    with override_settings(CELERY_TASK_ALWAYS_EAGER=False):
+        post_webhook(am, am_payload(alerts, "g"))
+    first = service.correlate_pending(team_id, limit=2)
+    assert (first.decided, first.more) == (2, True)
+    assert Alert.objects.filter(correlation_pending=True).count() == 1
+    last = service.correlate_pending(team_id, limit=2)
+    assert (last.decided, last.more) == (1, False)
+    assert Incident.objects.get().alert_count == 3
