@@ -4,8 +4,10 @@ Needs PostgreSQL (``DATABASE_URL``, e.g. from ``scripts/services.sh``): the stor
 notifications are posted as Alertmanager webhooks on their schedule (compressed so the
 storm fits in a minute) by several senders at once, through the Django test client into
 the same code the web process runs (parsing, advisory locks, correlation, incident rows,
-timeline). An alert's latency is from its scheduled send time to the moment its webhook
-returned, i.e. its incident is committed.
+timeline). Correlation runs eagerly (``CELERY_TASK_ALWAYS_EAGER``, set by ``make
+bench-correlation``): right after each webhook's transaction, in the same request. An
+alert's latency is from its scheduled send time to the moment its webhook returned, i.e.
+its incident is committed.
 """
 
 from __future__ import annotations
