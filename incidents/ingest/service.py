@@ -78,7 +78,7 @@ def _services_index() -> list[tuple[int, str, dict]]:
     ]
 
 
-def _title_for(alert: AlertIn, service_slug: str | None) -> str:
+def _title_for(alert: Alert, service_slug: str | None) -> str:
     summary = alert.annotations.get("summary") or alert.annotations.get("title")
     if summary:
         return summary[:300]
@@ -365,7 +365,7 @@ def _apply_decisions(
         alert = by_fp[decision.alert_id]
         incident = Incident.objects.create(
             number=next(numbers),
-            title=_title_for(alert_in_of(alert), slug_of.get(alert.service_id)),
+            title=_title_for(alert, slug_of.get(alert.service_id)),
             severity=severity_from_labels(alert.labels),
             team=integration.team,
             group_key=decision.group_key[:500],
@@ -472,17 +472,6 @@ def _apply_decisions(
         - set(result.incidents_opened)
     )
     return touched, events
-
-
-def alert_in_of(alert: Alert) -> AlertIn:
-    return AlertIn(
-        fingerprint=alert.fingerprint,
-        name=alert.name,
-        status=alert.status,
-        labels=alert.labels,
-        annotations=alert.annotations,
-        starts_at=alert.starts_at,
-    )
 
 
 def refresh_incidents(

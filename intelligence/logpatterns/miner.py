@@ -268,6 +268,27 @@ class TemplateMiner:
         if ids is not None:
             ids.discard(tpl.id)
 
+    def _fold_into(self, root: Template, other: Template) -> None:
+        """Fold ``other``'s counts and times into ``root``; its id becomes an alias."""
+        root.count += other.count
+        root.first_seen = min(root.first_seen, other.first_seen)
+        root.last_seen = max(root.last_seen, other.last_seen)
+        self.aliases[other.id] = root.id
+        del self.templates[other.id]
+        self._unindex(other)
+
+    def _rekey(self, root: Template, head: tuple[int, str]) -> str:
+        """Re-key by the generalised text: ids then depend on the pattern, not on which
+        value happened to arrive first. The old id stays resolvable as an alias."""
+        new_id = self._fresh_id(root.text)
+        self.aliases[root.id] = new_id
+        del self.templates[root.id]
+        self._unindex(root, head)
+        root.id = new_id
+        self.templates[new_id] = root
+        self._index(root)
+        return new_id
+
     def _best_fit(self, key: tuple[str, ...]) -> Template | None:
         """The most specific template a new masked key fits (same length and first token)."""
         n = len(key)
@@ -325,19 +346,8 @@ class TemplateMiner:
                 if other.general[i] and not root.general[i]:
                     root.general[i] = True
                     root.prefix[i], root.suffix[i] = other.prefix[i], other.suffix[i]
-            root.count += other.count
-            root.first_seen = min(root.first_seen, other.first_seen)
-            root.last_seen = max(root.last_seen, other.last_seen)
-            self.aliases[other.id] = root.id
-            del self.templates[other.id]
-            self._unindex(other)
-        new_id = self._fresh_id(root.text)
-        self.aliases[root.id] = new_id
-        del self.templates[root.id]
-        self._unindex(root, head)
-        root.id = new_id
-        self.templates[new_id] = root
-        self._index(root)
+            self._fold_into(root, other)
+        new_id = self._rekey(root, head)
         self._variadic[trunk] = new_id
         seen.clear()
         seen[n] = new_id
@@ -471,21 +481,8 @@ class TemplateMiner:
                     root.suffix[i] = _edge_suffix(
                         _common_prefix(root.suffix[i][::-1], other.suffix[i][::-1])[::-1]
                     )
-            root.count += other.count
-            root.first_seen = min(root.first_seen, other.first_seen)
-            root.last_seen = max(root.last_seen, other.last_seen)
-            self.aliases[other.id] = root.id
-            del self.templates[other.id]
-            self._unindex(other)
-        # Re-key by the generalised text: ids then depend on the pattern, not on which
-        # value happened to arrive first. The old id stays resolvable as an alias.
-        new_id = self._fresh_id(root.text)
-        self.aliases[root.id] = new_id
-        del self.templates[root.id]
-        self._unindex(root, root_head)
-        root.id = new_id
-        self.templates[new_id] = root
-        self._index(root)
+            self._fold_into(root, other)
+        self._rekey(root, root_head)
         return root.id
 
     def _evict(self) -> None:
