@@ -39,6 +39,7 @@ from incidents.correlation import (
 )
 from incidents.correlation.cooccurrence import alert_keys
 from incidents.correlation.rules import CorrelationRule as PlainRule
+from incidents.correlation.strategies import check_key
 from incidents.correlation.types import PENDING, AlertFacts
 from incidents.lifecycle import IncidentStatus
 from incidents.models import (
@@ -203,8 +204,9 @@ def candidates(
         "service__slug",
         "received_at",
         KT("labels__correlation_kind"),
+        "check_variant",
     )
-    for fingerprint, group_key, name, slug, received_at, explicit in pending:
+    for fingerprint, group_key, name, slug, received_at, explicit, variant in pending:
         key = f"pending:{group_key}"
         group = facts.setdefault(
             key,
@@ -219,7 +221,8 @@ def candidates(
         group.opened_at = min(group.opened_at, received_at)
         group.last_alert_at = max(group.last_alert_at, received_at)
         group.pending_alert_ids.append(fingerprint)
-        _add(group, fingerprint, group_key, name, slug, 1, _kind(name, explicit), received_at)
+        kind = _kind(name, explicit)
+        _add(group, fingerprint, group_key, name, slug, 1, kind, received_at, variant)
     return facts
 
 
@@ -243,11 +246,12 @@ def _member_facts(
     # the kind depends only on the alertname unless the alert carries correlation_kind
     checks = (
         members.annotate(explicit=KT("labels__correlation_kind"))
-        .values_list("incident_id", "name", "service__slug", "explicit")
+        .values_list("incident_id", "name", "service__slug", "check_variant", "explicit")
         .annotate(n=Count("pk"), seen=Max("received_at"))
     )
-    for incident_id, name, slug, explicit, n, seen in checks:
-        _add(facts[incident_id], None, None, name, slug, n, _kind(name, explicit), seen)
+    for incident_id, name, slug, variant, explicit, n, seen in checks:
+        fact = facts[incident_id]
+        _add(fact, None, None, name, slug, n, _kind(name, explicit), seen, variant)
     # only keys a batch alert or a rule can look up decide anything
     keys = (
         members.filter(Q(group_key__in=group_keys) | Q(group_key__startswith="rule:"))
@@ -279,6 +283,7 @@ def _add(
     count: int = 1,
     kind: str | None = None,
     seen: datetime | None = None,
+    variant: str = "",
 ) -> None:
     """Count member alerts (``count`` of one check) into what correlation knows."""
     kind = kind or _kind(name)
@@ -290,7 +295,7 @@ def _add(
     fact.alert_count += count
     if slug:
         fact.services.add(slug)
-        fact.checks.add(f"{name}@{slug}")
+        fact.checks.add(check_key(name, slug, variant))
         if kind != "other":
             fact.service_alerts[slug] = fact.service_alerts.get(slug, 0) + count
             if seen is not None:

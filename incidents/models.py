@@ -238,6 +238,12 @@ class Alert(models.Model):
     ends_at = models.DateTimeField(null=True, blank=True)
     generator_url = models.URLField(max_length=1000, blank=True)
     group_key = models.CharField(max_length=500, blank=True)
+    check_variant = models.CharField(
+        max_length=16,
+        blank=True,
+        help_text="digest of the labels that make it another check than its name and service"
+        " (severity, named dependency...), replica labels left out",
+    )
     service = models.ForeignKey(
         Service, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts"
     )

@@ -3,7 +3,8 @@ returns a ``Decision`` or ``None`` to let the next strategy try."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -96,9 +97,32 @@ class GroupKey:
         )
 
 
+# labels that tell replicas of one check apart: the same failure fires on all of them
+REPLICA_LABELS = frozenset({"pod", "pod_name", "instance", "container_id", "replica", "host"})
+
+
+def check_variant(labels: Mapping[str, str]) -> str:
+    """A short digest of what, beyond its name and service, makes an alert a different
+    check: its severity, the dependency it names, its route... but not the replica it fired
+    on. Empty when nothing does."""
+    rest = sorted((k, v) for k, v in labels.items() if k not in REPLICA_LABELS and k not in _NAMED)
+    if not rest:
+        return ""
+    text = "\x00".join(f"{k}={v}" for k, v in rest)
+    return hashlib.blake2b(text.encode(), digest_size=6).hexdigest()
+
+
+_NAMED = frozenset({"alertname", "service"})  # a check's name and service are kept apart
+
+
 def check_of(alert: AlertFacts) -> str:
-    """The check an alert comes from, whatever pod or instance it fired on."""
-    return f"{alert.name}@{alert.service}"
+    """The check an alert comes from, whatever pod or instance it fired on: a warning and a
+    critical alert of one name, or timeouts towards two dependencies, are two checks."""
+    return check_key(alert.name, alert.service, check_variant(alert.labels))
+
+
+def check_key(name: str, service: str | None, variant: str) -> str:
+    return f"{name}@{service}#{variant}" if variant else f"{name}@{service}"
 
 
 @dataclass

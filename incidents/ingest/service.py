@@ -21,6 +21,7 @@ from django.db.models import Count, Q
 
 from incidents import correlating
 from incidents.correlation import Decision, IncidentFacts
+from incidents.correlation.strategies import check_variant
 from incidents.correlation.types import Action
 from incidents.ingest.parsers import AlertIn, group_key_for
 from incidents.lifecycle import SEVERITY_RANK, IncidentStatus, severity_from_labels
@@ -304,6 +305,7 @@ def _prepare_rows(integration, latest, existing, keys, services, now):
         row.labels, row.annotations = item.labels, item.annotations
         row.starts_at, row.ends_at = item.starts_at, item.ends_at
         row.generator_url, row.group_key = item.generator_url, keys[fp]
+        row.check_variant = check_variant(item.labels)
         row.service_id, row.raw = service_id, item.raw
         row.last_received_at = now
         row.receive_count += 1
@@ -322,6 +324,7 @@ _UPSERT_FIELDS = [
     "ends_at",
     "generator_url",
     "group_key",
+    "check_variant",
     "service",
     "incident",
     "raw",

@@ -14,6 +14,7 @@ from django.utils import timezone
 from incidents import correlating
 from incidents.correlation import Membership, fit
 from incidents.correlation.cooccurrence import cause_key
+from incidents.correlation.strategies import check_key
 from incidents.ingest import service
 from incidents.models import (
     Alert,
@@ -22,6 +23,7 @@ from incidents.models import (
     CorrelationRule,
     Incident,
     Service,
+    TimelineEvent,
 )
 from incidents.tasks import correlate_pending, correlate_retrain
 from tests.conftest import am_alert, am_payload
@@ -58,6 +60,26 @@ def test_same_check_on_another_pod_joins_across_notification_groups(
     incident = Incident.objects.get()
     assert joined(incident)[1][0] == "same_check"
     assert "fires on other replicas" in joined(incident)[1][1]
+
+
+def test_same_check_through_the_database_tells_severities_apart(
+    integrations, services, post_webhook
+):
+    am = integrations["alertmanager"]
+    critical = [
+        am_alert("HighErrorRate", "search", pod=pod, fingerprint=pod, severity="critical")
+        for pod in ("a", "b")
+    ]
+    post_webhook(am, am_payload(critical[:1], "g1"))
+    post_webhook(am, am_payload(critical[1:], "g2"))
+    blip = am_alert("HighErrorRate", "search", pod="c", fingerprint="c", severity="warning")
+    post_webhook(am, am_payload([blip], "g3"))
+    stored = dict(Alert.objects.values_list("fingerprint", "check_variant"))
+    assert stored["a"] == stored["b"] != stored["c"]
+    strategies = [
+        e.data.get("strategy") for e in TimelineEvent.objects.filter(kind="alert_attached")
+    ]
+    assert strategies.count("same_check") == 1  # pod b only: the warning is another check
 
 
 def test_topology_joins_a_dependent_and_records_the_probable_origin(
@@ -365,7 +387,12 @@ def test_candidate_facts_honour_an_explicit_correlation_kind(integrations, servi
     ]
     assert facts.cause_services == {"payments"}
     assert facts.service_alerts == {"payments": 1, "checkout": 1}
-    assert facts.checks == {"CustomThing@payments", "CustomThing@checkout"}
+    stored = Alert.objects.values_list("name", "service__slug", "check_variant")
+    assert facts.checks == {check_key(*row) for row in stored}
+    assert {c.split("#")[0] for c in facts.checks} == {
+        "CustomThing@payments",
+        "CustomThing@checkout",
+    }
     assert facts.alert_count == 3
     assert set(facts.service_seen) == {"payments", "checkout"}
 

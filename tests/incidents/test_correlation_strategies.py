@@ -22,6 +22,7 @@ from incidents.correlation import (
 from incidents.correlation.cooccurrence import CooccurrenceModel, Feedback, cause_key
 from incidents.correlation.rules import RuleStrategy, load_rules, parse_duration
 from incidents.correlation.similarity import TextSimilarity, alert_text
+from incidents.correlation.strategies import SameCheck, check_of
 from incidents.correlation.topology import TopologyStrategy
 from incidents.correlation.types import Action
 
@@ -179,6 +180,35 @@ def test_same_check_on_another_replica_joins_its_incident():
     assert decisions[1].strategy == "same_check"
     assert "fires on other replicas in this incident" in decisions[1].reason
     assert decisions[2].action is Action.IGNORE  # a resolution never joins anything
+
+
+def test_a_check_is_the_alert_less_the_replica_it_fired_on():
+    critical = alert(1, pod="checkout-a", severity="critical")
+    assert check_of(critical) == check_of(alert(2, pod="checkout-b", severity="critical"))
+    assert check_of(critical) == check_of(alert(3, instance="10.0.0.7:9100", severity="critical"))
+    assert check_of(critical) != check_of(alert(4, pod="checkout-a", severity="warning"))
+    timeouts = [alert(5, "UpstreamTimeouts", upstream=dep) for dep in ("payments", "inventory")]
+    assert check_of(timeouts[0]) != check_of(timeouts[1])
+    assert check_of(alert(6, "HighErrorRate", "checkout")) == "HighErrorRate@checkout"
+
+
+def test_same_check_refuses_another_severity_or_another_dependency():
+    """A warning-level blip on one pod is not the critical failure firing on the others,
+    and timeouts towards two dependencies are two failures."""
+    held = [
+        alert(1, pod="a", severity="critical"),
+        alert(2, "UpstreamTimeouts", upstream="payments"),
+    ]
+    incident = IncidentFacts(
+        id=7, status="triggered", opened_at=T0, last_alert_at=T0, checks={*map(check_of, held)}
+    )
+    same = SameCheck()
+    assert (
+        same.decide(alert(3, pod="b", severity="critical", at=3), [incident], T0).incident_id == 7
+    )
+    assert same.decide(alert(4, pod="b", severity="warning", at=3), [incident], T0) is None
+    other = alert(5, "UpstreamTimeouts", at=3, upstream="inventory")
+    assert same.decide(other, [incident], T0) is None
 
 
 # --- topology -------------------------------------------------------------------------
