@@ -156,6 +156,9 @@ class Storm:
     topology: dict[str, list[str]]
     alerts: list[StormAlert] = field(default_factory=list)
     start: datetime = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)
+    # the failing services of each fault (a shared resource's members for infrastructure
+    # faults): ground truth for reference scorers, never shown to a grouping under test
+    roots: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def truth_groups(self) -> int:
@@ -302,6 +305,7 @@ def _fault(
 ) -> None:
     """Root-cause alerts on ``roots`` and symptoms travelling upstream from them."""
     topology = b.storm.topology
+    b.storm.roots[truth] = tuple(roots)
     up = dependents(topology)
     shape = b.storm.shape
     for root in roots:
