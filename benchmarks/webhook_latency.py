@@ -80,6 +80,7 @@ def queue_available() -> bool:
 def _setup() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reliability.settings")
     os.environ.setdefault("THROTTLE_INTEGRATION_RATE", "1000000/min")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")  # not a line per eager task on stdout
     import django
 
     django.setup()
@@ -144,6 +145,7 @@ def celery_worker():
             sys.executable,
             "-m",
             "celery",
+            "--quiet",
             "-A",
             "reliability",
             "worker",
