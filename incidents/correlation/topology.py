@@ -150,15 +150,7 @@ class TopologyStrategy:
                 None,
             )
         if alert.kind != Kind.CAUSE:
-            # a young incident's single alert is enough for its direct callers: the first
-            # minutes of an outage rarely have two alerts on the failing service yet
-            young = alert.received_at - incident.opened_at <= TOGETHER
-            strong = {
-                r
-                for r in roots
-                if incident.evidence(r) >= self.min_root_alerts
-                or (young and incident.evidence(r) >= 1 and self.topology.hops(service, r) == 1)
-            }
+            strong = {r for r in roots if incident.evidence(r) >= self.min_root_alerts}
             below = self.topology.dependencies_within(service, self.max_hops) & strong
             if below:
                 hops, root = min((self.topology.hops(service, r) or 0, r) for r in below)

@@ -286,24 +286,6 @@ def test_lone_noise_alert_on_a_shared_dependency_does_not_swallow_an_outage():
     assert decisions[1].action is Action.OPEN
 
 
-@pytest.mark.parametrize(("after", "joins"), [(20, True), (45, False)])
-def test_direct_caller_joins_a_young_single_alert_incident(after, joins):
-    """The first alert of an outage is often alone for a while: a symptom on a direct
-    caller that follows within TOGETHER joins it; later, it needs more evidence."""
-    decisions = run(
-        [
-            alert(1, "HighErrorRate", "payments"),
-            alert(2, "HighErrorRate", "checkout", at=after),
-        ]
-    )
-    if joins:
-        assert decisions[1].action is Action.ATTACH
-        assert decisions[1].incident_id == decisions[0].incident_id
-        assert "checkout → payments" in decisions[1].reason
-    else:
-        assert decisions[1].action is Action.OPEN
-
-
 def test_housekeeping_on_a_dependency_does_not_pull_in_a_symptom_above_it():
     # the demo: DiskSpaceLow on the database opened an incident, then a bad deploy's
     # HighErrorRate on payments followed the payments → database edge into it
