@@ -14,12 +14,14 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from functools import reduce
+from operator import or_
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Max, Q
+from django.db.models import BooleanField, Count, ExpressionWrapper, Max, Q
 from django.db.models.fields.json import KT
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
@@ -39,7 +41,7 @@ from incidents.correlation import (
 )
 from incidents.correlation.cooccurrence import alert_keys
 from incidents.correlation.rules import CorrelationRule as PlainRule
-from incidents.correlation.strategies import check_key
+from incidents.correlation.strategies import REPLICA_LABELS, check_key, evidence_weight
 from incidents.correlation.types import PENDING, AlertFacts
 from incidents.lifecycle import IncidentStatus
 from incidents.models import (
@@ -191,22 +193,27 @@ def candidates(
     }
     ids = [pk for pk in facts if isinstance(pk, int)]
     _member_facts(facts, ids, integration, group_keys, fingerprints)
-    pending = Alert.objects.filter(
-        integration=integration,
-        incident__isnull=True,
-        status=Alert.Status.FIRING,
-        group_key__startswith="rule:",
-        last_received_at__gte=now - timedelta(days=1),
-    ).values_list(
-        "fingerprint",
-        "group_key",
-        "name",
-        "service__slug",
-        "received_at",
-        KT("labels__correlation_kind"),
-        "check_variant",
+    pending = (
+        Alert.objects.filter(
+            integration=integration,
+            incident__isnull=True,
+            status=Alert.Status.FIRING,
+            group_key__startswith="rule:",
+            last_received_at__gte=now - timedelta(days=1),
+        )
+        .annotate(replicated=_REPLICATED)
+        .values_list(
+            "fingerprint",
+            "group_key",
+            "name",
+            "service__slug",
+            "received_at",
+            KT("labels__correlation_kind"),
+            "check_variant",
+            "replicated",
+        )
     )
-    for fingerprint, group_key, name, slug, received_at, explicit, variant in pending:
+    for fingerprint, group_key, name, slug, received_at, explicit, variant, replicated in pending:
         key = f"pending:{group_key}"
         group = facts.setdefault(
             key,
@@ -222,8 +229,16 @@ def candidates(
         group.last_alert_at = max(group.last_alert_at, received_at)
         group.pending_alert_ids.append(fingerprint)
         kind = _kind(name, explicit)
-        _add(group, fingerprint, group_key, name, slug, 1, kind, received_at, variant)
+        weight = evidence_weight(replicated)
+        _add(group, fingerprint, group_key, name, slug, 1, kind, received_at, variant, weight)
     return facts
+
+
+# alerts that fired on one replica (see ``evidence_weight``)
+_REPLICATED = ExpressionWrapper(
+    reduce(or_, (Q(labels__has_key=label) for label in sorted(REPLICA_LABELS))),
+    output_field=BooleanField(),
+)
 
 
 def _member_facts(
@@ -245,13 +260,16 @@ def _member_facts(
     members = Alert.objects.filter(incident_id__in=ids)
     # the kind depends only on the alertname unless the alert carries correlation_kind
     checks = (
-        members.annotate(explicit=KT("labels__correlation_kind"))
-        .values_list("incident_id", "name", "service__slug", "check_variant", "explicit")
+        members.annotate(explicit=KT("labels__correlation_kind"), replicated=_REPLICATED)
+        .values_list(
+            "incident_id", "name", "service__slug", "check_variant", "explicit", "replicated"
+        )
         .annotate(n=Count("pk"), seen=Max("received_at"))
     )
-    for incident_id, name, slug, variant, explicit, n, seen in checks:
-        fact = facts[incident_id]
-        _add(fact, None, None, name, slug, n, _kind(name, explicit), seen, variant)
+    for incident_id, name, slug, variant, explicit, replicated, n, seen in checks:
+        weight = n * evidence_weight(replicated)
+        kind = _kind(name, explicit)
+        _add(facts[incident_id], None, None, name, slug, n, kind, seen, variant, weight)
     # only keys a batch alert or a rule can look up decide anything
     keys = (
         members.filter(Q(group_key__in=group_keys) | Q(group_key__startswith="rule:"))
@@ -284,8 +302,10 @@ def _add(
     kind: str | None = None,
     seen: datetime | None = None,
     variant: str = "",
+    weight: int | None = None,
 ) -> None:
-    """Count member alerts (``count`` of one check) into what correlation knows."""
+    """Count member alerts (``count`` of one check, together worth ``weight`` as evidence
+    for their service) into what correlation knows."""
     kind = kind or _kind(name)
     if fingerprint:
         fact.fingerprints.add(fingerprint)
@@ -297,7 +317,9 @@ def _add(
         fact.services.add(slug)
         fact.checks.add(check_key(name, slug, variant))
         if kind != "other":
-            fact.service_alerts[slug] = fact.service_alerts.get(slug, 0) + count
+            fact.service_alerts[slug] = fact.service_alerts.get(slug, 0) + (
+                count if weight is None else weight
+            )
             if seen is not None:
                 fact.service_seen[slug] = max(seen, fact.service_seen.get(slug, seen))
         if kind == "cause":

@@ -21,6 +21,8 @@ from incidents.correlation.strategies import (
     SameCheck,
     Strategy,
     check_of,
+    evidence_weight,
+    fired_on_replica,
 )
 from incidents.correlation.topology import Topology, TopologyStrategy
 from incidents.correlation.types import (
@@ -258,9 +260,9 @@ def absorb(incident: IncidentFacts, alert: AlertFacts, decision: Decision) -> No
     if new:
         incident.alert_count += 1
         if alert.service and alert.kind != Kind.OTHER:
-            incident.service_alerts[alert.service] = (
-                incident.service_alerts.get(alert.service, 0) + 1
-            )
+            incident.service_alerts[alert.service] = incident.service_alerts.get(
+                alert.service, 0
+            ) + evidence_weight(fired_on_replica(alert.labels))
             seen = incident.service_seen.get(alert.service, alert.received_at)
             incident.service_seen[alert.service] = max(seen, alert.received_at)
         if incident.is_pending:

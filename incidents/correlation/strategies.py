@@ -121,6 +121,16 @@ def check_of(alert: AlertFacts) -> str:
     return check_key(alert.name, alert.service, check_variant(alert.labels))
 
 
+def fired_on_replica(labels: Mapping[str, str]) -> bool:
+    return any(label in labels for label in REPLICA_LABELS)
+
+
+def evidence_weight(replicated: bool) -> int:
+    """How much one alert says its service is failing: a service-wide check (no replica
+    label) speaks for the whole service, one replica's alert for one replica."""
+    return 1 if replicated else 2
+
+
 def check_key(name: str, service: str | None, variant: str) -> str:
     return f"{name}@{service}#{variant}" if variant else f"{name}@{service}"
 

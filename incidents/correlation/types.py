@@ -61,7 +61,8 @@ class IncidentFacts:
     resolved_at: datetime | None = None
     origin_service: str | None = None
     root_services: set[str] = field(default_factory=set)
-    service_alerts: dict[str, int] = field(default_factory=dict)  # distinct alerts per service
+    # evidence per service: its distinct alerts, a service-wide one counting double
+    service_alerts: dict[str, int] = field(default_factory=dict)
     cause_services: set[str] = field(default_factory=set)  # services with a cause alert
     checks: set[str] = field(default_factory=set)  # "alertname@service" of its alerts
     # when each service's latest distinct alert first fired here: symptoms of one failure
@@ -86,7 +87,8 @@ class IncidentFacts:
         return {*self.root_services, *filter(None, [self.origin_service])}
 
     def evidence(self, service: str) -> int:
-        """Distinct cause or symptom alerts on ``service`` (a cause alert counts as plenty).
+        """Distinct cause or symptom alerts on ``service``, a service-wide one counting
+        double (see ``evidence_weight``); a cause alert counts as plenty.
 
         Counts are unknown only when nothing at all is known of the incident's alerts; an
         incident holding only housekeeping alerts ('other' kind) has no evidence anywhere,

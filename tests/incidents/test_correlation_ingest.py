@@ -397,6 +397,21 @@ def test_candidate_facts_honour_an_explicit_correlation_kind(integrations, servi
     assert set(facts.service_seen) == {"payments", "checkout"}
 
 
+def test_candidate_facts_count_a_service_wide_alert_double(integrations, services, post_webhook):
+    am = integrations["alertmanager"]
+    alerts = [
+        am_alert("HighErrorRate", "payments", fingerprint="wide"),
+        am_alert("HighLatencyP99", "payments", pod="payments-1", fingerprint="one"),
+    ]
+    post_webhook(am, am_payload(alerts, "g1"))
+    incident = Incident.objects.get()
+    facts = correlating.candidates(am, {"nothing"}, [], timezone.now(), timedelta(minutes=10))
+    assert facts[incident.pk].service_alerts == {"payments": 2 + 1}
+    # and the engine reads it so: a caller's symptom follows the edge into this incident
+    post_webhook(am, am_payload([am_alert("HighErrorRate", "checkout", pod="c-1")], "g2"))
+    assert Incident.objects.get().alerts.count() == 3
+
+
 # --- ingestion does not wait for correlation ---------------------------------------------
 
 

@@ -279,11 +279,21 @@ def test_unrelated_services_and_own_failures_stay_apart():
 def test_lone_noise_alert_on_a_shared_dependency_does_not_swallow_an_outage():
     decisions = run(
         [
-            alert(1, "HighLatencyP99", "payments"),  # one stray symptom
+            alert(1, "HighLatencyP99", "payments", pod="payments-2"),  # one stray replica
             alert(2, "HighErrorRate", "frontend", at=30),  # a different outage above it
         ]
     )
     assert decisions[1].action is Action.OPEN
+
+
+def test_a_service_wide_alert_is_enough_for_its_direct_callers():
+    """One replica's alert may be that replica's trouble; a service-wide check failing
+    (no pod or instance label) is the service failing, so its callers' symptoms join."""
+    service_wide = run([alert(1, "HighErrorRate", "payments"), alert(2, at=20)])
+    assert service_wide[1].incident_id == service_wide[0].incident_id
+    assert "checkout → payments" in service_wide[1].reason
+    one_pod = run([alert(1, "HighErrorRate", "payments", pod="payments-1"), alert(2, at=20)])
+    assert one_pod[1].action is Action.OPEN
 
 
 def test_housekeeping_on_a_dependency_does_not_pull_in_a_symptom_above_it():
