@@ -36,6 +36,9 @@ from incidents.correlation import (
 from incidents.correlation.topology import Topology
 from incidents.correlation.types import Action
 from lab.storms import (
+    HOP_DELAY_S,
+    POD_SPREAD_S,
+    SERVICE_SPREAD_S,
     Storm,
     StormAlert,
     StormShape,
@@ -225,19 +228,22 @@ def alertmanager_group_by(storm: Storm, window: timedelta = timedelta(minutes=5)
 # --- references: what the storms allow at best --------------------------------------------
 
 
-def timing_oracle(storm: Storm, burst_s: float = 12.0) -> dict[int, str]:
+def timing_oracle(storm: Storm) -> dict[int, str]:
     """Reference, not a method: how far topology and timing can go on a storm.
 
     It is told everything a grouping has to guess except one thing: it knows every noise,
     flapping and node alert's group, each fault's failing services, and when each fault
     truly reached each service. Only a symptom on a service that two or more concurrent
     faults can reach is decided, by a first-arrival rule with perfect timings: the named
-    dependency's fault; else the fault that reached this service moments ago (within
-    ``burst_s``, one failure's symptoms arrive together); else the fault that reached one
-    of its direct dependencies earliest (the likeliest to arrive first when several
-    can). Where two faults' propagations overlap on a shared caller, which one raised an
-    alert first is a race decided by random delays no grouping sees, so even this rule
-    misses some; it is a yardstick for how hard a storm is, not a proven ceiling."""
+    dependency's fault; else the fault that reached this service moments ago (within the
+    storms' alert spread: one failure's symptoms arrive together); else, among faults that
+    reached one of its direct dependencies within the storms' hop delay before, the one
+    that got there earliest (the likeliest to arrive first when several can). Where two
+    faults' propagations overlap on a shared caller, which one raised an alert first is a
+    race decided by random delays no grouping sees, so even this rule misses some; it is a
+    yardstick for how hard a storm is, not a proven ceiling."""
+    burst_s = POD_SPREAD_S + SERVICE_SPREAD_S
+    soonest, latest = HOP_DELAY_S[0], HOP_DELAY_S[1] + SERVICE_SPREAD_S
     first: dict[str, dict[str, float]] = {}
     for alert in storm.alerts:
         if alert.status == "firing" and alert.service:
@@ -269,7 +275,7 @@ def timing_oracle(storm: Storm, burst_s: float = 12.0) -> dict[int, str]:
                 (first[t][dep], t)
                 for t in able
                 for dep in storm.topology.get(service, ())
-                if first.get(t, {}).get(dep, at) < at
+                if soonest <= at - first.get(t, {}).get(dep, at) <= latest
             ]
             if named and any(named in first.get(t, {}) for t in able):
                 choice = min((first[t][named], t) for t in able if named in first.get(t, {}))[1]

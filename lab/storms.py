@@ -52,6 +52,11 @@ _DATA = [
 ]  # fmt: skip
 
 
+HOP_DELAY_S = (6.0, 25.0)  # a failure reaches a caller this long after its dependency
+POD_SPREAD_S = 6.0  # a caller's per-pod alerts fire within this of the failure reaching it
+SERVICE_SPREAD_S = 10.0  # and its service-wide ones within this
+
+
 def estate_topology(seed: int = 7, path: str | Path | None = None) -> dict[str, list[str]]:
     """The lab's estate (the default shop unless ``path`` names another estate file) as a
     dependency mapping: storms propagate along the same call graph the lab simulates."""
@@ -281,7 +286,7 @@ class _Builder:
         else:
             self.storm.alerts.append(alert)
 
-    def per_pod(self, name, severity, template, service, at, truth, spread=6.0, **extra):
+    def per_pod(self, name, severity, template, service, at, truth, spread=POD_SPREAD_S, **extra):
         for pod in self.pods_of(service):
             self.fire(
                 name,
@@ -324,7 +329,7 @@ def _fault(
             if caller in seen or b.rng.random() > shape.propagation ** (hop + 1) + 0.15:
                 continue
             seen.add(caller)
-            t = at + b.rng.uniform(6, 25)
+            t = at + b.rng.uniform(*HOP_DELAY_S)
             for name, severity, template, pod_level in SYMPTOMS:
                 if b.rng.random() < 0.25:
                     continue
@@ -333,7 +338,13 @@ def _fault(
                     b.per_pod(name, severity, template, caller, t, truth, **extra)
                 else:
                     b.fire(
-                        name, severity, template, caller, t + b.rng.uniform(0, 10), truth, **extra
+                        name,
+                        severity,
+                        template,
+                        caller,
+                        t + b.rng.uniform(0, SERVICE_SPREAD_S),
+                        truth,
+                        **extra,
                     )
             frontier.append((caller, hop + 1, t))
 
