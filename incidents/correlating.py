@@ -21,7 +21,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import BooleanField, Count, ExpressionWrapper, Max, Q
+from django.db.models import BooleanField, Count, ExpressionWrapper, Max, Min, Q
 from django.db.models.fields.json import KT
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
@@ -228,9 +228,18 @@ def candidates(
         group.opened_at = min(group.opened_at, received_at)
         group.last_alert_at = max(group.last_alert_at, received_at)
         group.pending_alert_ids.append(fingerprint)
-        kind = _kind(name, explicit)
-        weight = evidence_weight(replicated)
-        _add(group, fingerprint, group_key, name, slug, 1, kind, received_at, variant, weight)
+        _add(
+            group,
+            fingerprint,
+            group_key,
+            name,
+            slug,
+            kind=_kind(name, explicit),
+            seen=received_at,
+            first=received_at,
+            variant=variant,
+            weight=evidence_weight(replicated),
+        )
     return facts
 
 
@@ -264,12 +273,22 @@ def _member_facts(
         .values_list(
             "incident_id", "name", "service__slug", "check_variant", "explicit", "replicated"
         )
-        .annotate(n=Count("pk"), seen=Max("received_at"))
+        .annotate(n=Count("pk"), seen=Max("received_at"), first=Min("received_at"))
     )
-    for incident_id, name, slug, variant, explicit, replicated, n, seen in checks:
-        weight = n * evidence_weight(replicated)
-        kind = _kind(name, explicit)
-        _add(facts[incident_id], None, None, name, slug, n, kind, seen, variant, weight)
+    for incident_id, name, slug, variant, explicit, replicated, n, seen, first in checks:
+        _add(
+            facts[incident_id],
+            None,
+            None,
+            name,
+            slug,
+            n,
+            kind=_kind(name, explicit),
+            seen=seen,
+            first=first,
+            variant=variant,
+            weight=n * evidence_weight(replicated),
+        )
     # only keys a batch alert or a rule can look up decide anything
     keys = (
         members.filter(Q(group_key__in=group_keys) | Q(group_key__startswith="rule:"))
@@ -299,8 +318,10 @@ def _add(
     name: str,
     slug: str | None,
     count: int = 1,
+    *,
     kind: str | None = None,
     seen: datetime | None = None,
+    first: datetime | None = None,
     variant: str = "",
     weight: int | None = None,
 ) -> None:
@@ -322,6 +343,8 @@ def _add(
             )
             if seen is not None:
                 fact.service_seen[slug] = max(seen, fact.service_seen.get(slug, seen))
+            if first is not None:
+                fact.service_first[slug] = min(first, fact.service_first.get(slug, first))
         if kind == "cause":
             fact.cause_services.add(slug)
 

@@ -232,6 +232,8 @@ def fold(into: IncidentFacts, other: IncidentFacts) -> None:
         into.service_alerts[service] = into.service_alerts.get(service, 0) + count
     for service, at in other.service_seen.items():
         into.service_seen[service] = max(at, into.service_seen.get(service, at))
+    for service, at in other.service_first.items():
+        into.service_first[service] = min(at, into.service_first.get(service, at))
 
 
 def promote(pool: dict, incident: IncidentFacts, group_key: str) -> None:
@@ -265,6 +267,8 @@ def absorb(incident: IncidentFacts, alert: AlertFacts, decision: Decision) -> No
             ) + evidence_weight(fired_on_replica(alert.labels))
             seen = incident.service_seen.get(alert.service, alert.received_at)
             incident.service_seen[alert.service] = max(seen, alert.received_at)
+            first = incident.service_first.get(alert.service, alert.received_at)
+            incident.service_first[alert.service] = min(first, alert.received_at)
         if incident.is_pending:
             incident.pending_alert_ids.append(alert.id)
     moved = decision.origin_service and decision.origin_service != incident.origin_service

@@ -113,6 +113,10 @@ class TopologyStrategy:
     min_root_alerts: int = 2
     window: timedelta = timedelta(minutes=10)
     cause_window: timedelta = timedelta(minutes=2)
+    # a failure's symptoms reach a caller this long after its dependency started failing
+    travel: tuple[timedelta, timedelta] = (timedelta(seconds=5), timedelta(seconds=40))
+    # and all of one failure's alerts on a service fire within this of each other
+    burst: timedelta = timedelta(seconds=15)
     name: str = "topology"
 
     def relate(
@@ -165,6 +169,38 @@ class TopologyStrategy:
         why = f"{arrow(origin, service)}: {service} may be the cause"
         return hops, why, service, service
 
+    def arrival(
+        self, service: str, alert: AlertFacts, incident: IncidentFacts, rank: int
+    ) -> tuple[tuple[float, float], str]:
+        """How likely it is that ``incident``'s failure raised this alert, as a sort key
+        (lower first) and a note for the timeline.
+
+        A named dependency and the failing service itself come first. Then the incident
+        whose failure reached this service moments ago (within ``burst``): one failure's
+        symptoms reach a caller together. Then, among failures that reached one of this
+        service's direct dependencies recently enough to have travelled here (``travel``),
+        the one that got there first: symptoms move one hop at a time, so of two failures
+        that can reach a caller, the one at its door earlier arrives first, however deep
+        its origin. Then hops to a root; equal keys go to the tie-breakers."""
+        if rank <= 0:
+            return (rank, 0.0), ""
+        now = alert.received_at
+        arrived = incident.service_first.get(service)
+        if arrived is not None and now - arrived <= self.burst:
+            return (0.5, -arrived.timestamp()), ""
+        soonest, latest = self.travel
+        reached = [
+            (at, dep)
+            for dep in self.topology.dependencies.get(service, ())
+            if (at := incident.service_first.get(dep)) is not None
+            and soonest <= now - at <= latest
+            and incident.evidence(dep) >= self.min_root_alerts
+        ]
+        if reached:
+            at, dep = min(reached)
+            return (0.75, at.timestamp()), f"; {dep} failed {humanize_delta(now - at)} before"
+        return (1.0 + rank, 0.0), ""
+
     def unexplained(self, incident: IncidentFacts, alert: AlertFacts) -> bool:
         """Young, open, only symptoms so far: its cause may still show up below it."""
         return (
@@ -196,19 +232,22 @@ class TopologyStrategy:
                     if seen and (alert.received_at - seen).total_seconds() <= 60
                     else 0.0
                 )
+                key, arrival = self.arrival(service, alert, incident, found[0])
                 ranked.append(
-                    (found[0], recency, -incident.last_alert_at.timestamp(), incident, found)
+                    (key, recency, -incident.last_alert_at.timestamp(), incident, found, arrival)
                 )
         if not ranked:
             return self.adopt(alert, incidents) if alert.kind == Kind.CAUSE else None
-        # equally near: the incident whose symptoms reached this service last is the one
+        # equally likely: the incident whose symptoms reached this service last is the one
         # this alert most likely comes from (one failure's symptoms reach a caller
         # together); only incidents not seen on it at all are left to the tie-breakers
         ranked.sort(key=lambda item: item[:3])
-        best, recency, _, target, (_, why, new_origin, new_root) = ranked[0]
+        best, recency, _, target, (rank, why, new_origin, new_root), arrival = ranked[0]
         ties = tuple(
             item[3].id for item in ranked[1:] if item[0] == best and item[1] == recency == 0.0
         )
+        # say why this failure and not another one below it
+        why_first = arrival if len(ranked) > 1 else ""
         origin = new_origin or target.origin_service
         since = humanize_delta(alert.received_at - target.opened_at)
         origin_note = f"; probable origin {origin}" if origin else ""
@@ -224,11 +263,11 @@ class TopologyStrategy:
             Action.ATTACH,
             target.id,
             self.name,
-            f"{why}, {since} after the first alert{origin_note}",
+            f"{why}, {since} after the first alert{why_first}{origin_note}",
             origin_service=origin,
             root_service=new_root,
             alternatives=ties,
-            score=float(best),
+            score=float(rank),
             merges=merges,
         )
 

@@ -68,6 +68,8 @@ class IncidentFacts:
     # when each service's latest distinct alert first fired here: symptoms of one failure
     # reach a caller together, so a caller's next symptom most likely has the same cause
     service_seen: dict[str, datetime] = field(default_factory=dict)
+    # when this incident's failure reached each service: its first cause or symptom there
+    service_first: dict[str, datetime] = field(default_factory=dict)
     alert_count: int = 0
     summaries: set[str] = field(default_factory=set)
     pending_alert_ids: list[IncidentId] = field(default_factory=list)

@@ -407,6 +407,8 @@ def test_candidate_facts_count_a_service_wide_alert_double(integrations, service
     incident = Incident.objects.get()
     facts = correlating.candidates(am, {"nothing"}, [], timezone.now(), timedelta(minutes=10))
     assert facts[incident.pk].service_alerts == {"payments": 2 + 1}
+    stored = Alert.objects.filter(service__slug="payments").values_list("received_at", flat=True)
+    assert facts[incident.pk].service_first == {"payments": min(stored)}
     # and the engine reads it so: a caller's symptom follows the edge into this incident
     post_webhook(am, am_payload([am_alert("HighErrorRate", "checkout", pod="c-1")], "g2"))
     assert Incident.objects.get().alerts.count() == 3

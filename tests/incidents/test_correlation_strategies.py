@@ -296,6 +296,30 @@ def test_a_service_wide_alert_is_enough_for_its_direct_callers():
     assert one_pod[1].action is Action.OPEN
 
 
+def test_a_caller_goes_with_the_failure_that_reached_its_door_first():
+    """Two failures below one caller: its first symptom goes with the one whose failure
+    reached its dependency earlier; a new check well after that burst is the other
+    failure arriving, once it has had time to travel; the rest of that burst follows it."""
+    topology = Topology({"gateway": ["cart", "auth"], "cart": [], "auth": []})
+    decisions = run(
+        [
+            alert(1, "KubePodCrashLooping", "cart", at=0, pod="cart-1"),
+            alert(2, "KubePodCrashLooping", "auth", at=20, pod="auth-1"),
+            alert(3, "HighErrorRate", "gateway", at=30, pod="gateway-1"),
+            alert(4, "HighLatencyP99", "gateway", at=50, pod="gateway-1"),
+            alert(5, "SLOErrorBudgetBurn", "gateway", at=55),
+        ],
+        build_correlator(topology=topology),
+    )
+    cart, auth = decisions[0].incident_id, decisions[1].incident_id
+    assert cart != auth
+    assert decisions[2].incident_id == cart
+    assert "cart failed 30 s before" in decisions[2].reason
+    assert decisions[3].incident_id == auth
+    assert "auth failed 30 s before" in decisions[3].reason
+    assert decisions[4].incident_id == auth
+
+
 def test_housekeeping_on_a_dependency_does_not_pull_in_a_symptom_above_it():
     # the demo: DiskSpaceLow on the database opened an incident, then a bad deploy's
     # HighErrorRate on payments followed the payments → database edge into it
