@@ -393,8 +393,9 @@ def means(rows: Sequence[dict]) -> dict:
 
 
 def held_out(cases: Sequence[Case], seeds: int) -> list[Case]:
-    """The same estates and shapes with other seeds: storms no parameter was chosen on."""
-    return [replace(c, seed=c.seed + 100 * (k + 1)) for c in cases for k in range(seeds)]
+    """The same estates and shapes with other seeds: storms no parameter was chosen on
+    (tuning used the seeds ``seed + 100 * k``, k = 1..25; these are far from them)."""
+    return [replace(c, seed=c.seed + 7919 * (k + 1)) for c in cases for k in range(seeds)]
 
 
 def run(cases: Sequence[Case], held_out_seeds: int = 5) -> dict:
@@ -528,7 +529,7 @@ def markdown(report: dict) -> str:
             f"## Held-out storms ({held['storms']}: each case with {held['seeds_per_case']} "
             "other seeds)",
             "",
-            "Parameters were chosen on the default set; these storms were never looked at.",
+            "No parameter was chosen on these seeds; they are scored only here.",
             "",
             "| method | precision | recall | F1 | ARI | compression |",
             "|---|---|---|---|---|---|",
