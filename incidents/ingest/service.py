@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Count, Q
 
@@ -154,13 +155,28 @@ def ingest(integration: Integration, alerts_in: list[AlertIn], now: datetime) ->
     return result
 
 
+QUEUED_TTL_S = 60  # a run lost before it started frees its team for another after this
+
+
+def _queued_key(team_id: int) -> str:
+    return f"correlation:queued:{team_id}"
+
+
 def _request_correlation(team_id: int) -> None:
-    """Queue the team's correlation once this transaction commits (a worker's job)."""
+    """Queue the team's correlation once this transaction commits (a worker's job).
+
+    One waiting run per team is enough: a run reads every alert stored before it starts,
+    and it lets the next webhook queue another as it starts (``correlate_pending``). In a
+    storm this saves the worker hundreds of runs that would find nothing left to do."""
     if settings.CELERY_TASK_ALWAYS_EAGER:
         return  # ``ingest`` runs it itself, right after the transaction
     from incidents.tasks import correlate_pending  # the tasks module imports this one
 
-    transaction.on_commit(lambda: correlate_pending.delay(team_id))
+    def queue() -> None:
+        if cache.add(_queued_key(team_id), 1, QUEUED_TTL_S):
+            correlate_pending.delay(team_id)
+
+    transaction.on_commit(queue)
 
 
 def _resolved_event(row: Alert, now: datetime) -> TimelineEvent:
@@ -210,6 +226,7 @@ def correlate_pending(team_id: int, limit: int = CORRELATION_BATCH) -> PendingRu
     Deciding clears the flag in the same transaction: running twice decides nothing twice.
     """
     run = PendingRun()
+    cache.delete(_queued_key(team_id))  # before reading: later webhooks queue a new run
     with transaction.atomic(), audit.audit_context(via="correlation"):
         lock_keys({f"correlate:team:{team_id}"})
         waiting = list(

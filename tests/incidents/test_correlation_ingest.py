@@ -452,6 +452,34 @@ def test_webhook_stores_alerts_and_leaves_correlation_to_the_queue(
     assert (again["decided"], Incident.objects.count()) == (0, 1)  # idempotent
 
 
+def test_a_team_has_at_most_one_correlation_run_waiting(
+    integrations, services, post_webhook, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    """Webhooks queue a run only when none waits for their team: the waiting one will read
+    their alerts. A run that starts lets the next webhook queue another, so alerts stored
+    while it works are never left behind."""
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    queued: list[int] = []
+    monkeypatch.setattr(correlate_pending, "delay", queued.append)
+    am = integrations["alertmanager"]
+
+    def send(n: int) -> None:
+        alert = am_alert("HighErrorRate", "payments", pod=f"p{n}", fingerprint=f"fp{n}")
+        with django_capture_on_commit_callbacks(execute=True):
+            post_webhook(am, am_payload([alert], "g"))
+
+    send(1)
+    send(2)
+    send(3)
+    assert queued == [am.team_id]  # three webhooks, one waiting run
+    run = service.correlate_pending(am.team_id)  # the worker starts it
+    assert run.decided == 3
+    send(4)  # stored after the run started: it queues the next one
+    assert queued == [am.team_id, am.team_id]
+    assert service.correlate_pending(am.team_id).decided == 1
+    assert not Alert.objects.filter(correlation_pending=True).exists()
+
+
 def test_correlation_backlog_is_worked_off_in_bounded_runs(integrations, services, post_webhook):
     am = integrations["alertmanager"]
     team_id = am.team_id
