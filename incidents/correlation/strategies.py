@@ -99,6 +99,7 @@ class GroupKey:
 
 # labels that tell replicas of one check apart: the same failure fires on all of them
 REPLICA_LABELS = frozenset({"pod", "pod_name", "instance", "container_id", "replica", "host"})
+_NAMED = frozenset({"alertname", "service"})  # a check's name and service are kept apart
 
 
 def check_variant(labels: Mapping[str, str]) -> str:
@@ -110,9 +111,6 @@ def check_variant(labels: Mapping[str, str]) -> str:
         return ""
     text = "\x00".join(f"{k}={v}" for k, v in rest)
     return hashlib.blake2b(text.encode(), digest_size=6).hexdigest()
-
-
-_NAMED = frozenset({"alertname", "service"})  # a check's name and service are kept apart
 
 
 def check_of(alert: AlertFacts) -> str:

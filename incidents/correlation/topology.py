@@ -20,7 +20,6 @@ from incidents.correlation.strategies import humanize_delta
 from incidents.correlation.types import Action, AlertFacts, Decision, IncidentFacts
 
 UNRELATED = 1_000
-TOGETHER = timedelta(seconds=30)  # one failure's symptoms reach a caller within this
 
 
 class Topology:

@@ -64,7 +64,7 @@ class IncidentFacts:
     # evidence per service: its distinct alerts, a service-wide one counting double
     service_alerts: dict[str, int] = field(default_factory=dict)
     cause_services: set[str] = field(default_factory=set)  # services with a cause alert
-    checks: set[str] = field(default_factory=set)  # "alertname@service" of its alerts
+    checks: set[str] = field(default_factory=set)  # its alerts' checks (see check_key)
     # when each service's latest distinct alert first fired here: symptoms of one failure
     # reach a caller together, so a caller's next symptom most likely has the same cause
     service_seen: dict[str, datetime] = field(default_factory=dict)
