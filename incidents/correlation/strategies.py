@@ -4,7 +4,7 @@ returns a ``Decision`` or ``None`` to let the next strategy try."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -66,6 +66,22 @@ class FingerprintDedup:
         return None
 
 
+def latest_active(
+    incidents: Sequence[IncidentFacts],
+    alert: AlertFacts,
+    window: timedelta,
+    holds: Callable[[IncidentFacts], bool],
+) -> IncidentFacts | None:
+    """Of the open incidents active within ``window`` before the alert that ``holds``,
+    the one active last."""
+    matches = [
+        i
+        for i in incidents
+        if i.is_open and alert.received_at - i.last_alert_at <= window and holds(i)
+    ]
+    return max(matches, key=lambda i: i.last_alert_at, default=None)
+
+
 @dataclass
 class GroupKey:
     """Alerts with the same group key join the open incident of that group within a window."""
@@ -76,16 +92,11 @@ class GroupKey:
     def decide(self, alert, incidents, now):
         if not alert.group_key:
             return None
-        matches = [
-            incident
-            for incident in incidents
-            if incident.is_open
-            and alert.group_key in incident.group_keys
-            and alert.received_at - incident.last_alert_at <= self.window
-        ]
-        if not matches:
+        target = latest_active(
+            incidents, alert, self.window, lambda i: alert.group_key in i.group_keys
+        )
+        if target is None:
             return None
-        target = max(matches, key=lambda i: i.last_alert_at)
         return Decision(
             alert.id,
             Action.ATTACH,
@@ -145,17 +156,11 @@ class SameCheck:
         if alert.status != "firing" or not alert.service or alert.kind == "other":
             return None
         check = check_of(alert)
-        matches = [
-            i
-            for i in incidents
-            if i.is_open
-            and not i.rule_owned
-            and check in i.checks
-            and alert.received_at - i.last_alert_at <= self.window
-        ]
-        if not matches:
+        target = latest_active(
+            incidents, alert, self.window, lambda i: not i.rule_owned and check in i.checks
+        )
+        if target is None:
             return None
-        target = max(matches, key=lambda i: i.last_alert_at)
         return Decision(
             alert.id,
             Action.ATTACH,
