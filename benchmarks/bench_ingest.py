@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -22,6 +21,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import httpx
+
+from benchmarks.processes import celery_worker, running
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ["gateway", "auth", "catalog", "search", "cart", "checkout", "payments", "inventory"]
@@ -238,54 +239,29 @@ def main() -> int:
         return 2
     token, secret = setup_integration()
     port = int(os.environ.get("BENCH_PORT", "18765"))
-    env = {
-        **os.environ,
+    env = {  # on top of this process's environment
         "THROTTLE_INTEGRATION_RATE": "100000000/min",
         "DJANGO_DEBUG": "false",
         "LOG_LEVEL": "WARNING",
     }
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "reliability.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(args.workers),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    # live updates and correlation leave the request through Celery: a worker drains them
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "reliability",
-            "worker",
-            "-Q",
-            "default,correlation",
-            "-P",
-            "solo",
-            "-l",
-            "warning",
-            "--without-heartbeat",
-            "--without-gossip",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
+    server = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "reliability.asgi:application",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(args.workers),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
     url = f"http://127.0.0.1:{port}/api/v1/ingest/{token}/"
-    try:
+    # live updates and correlation leave the request through Celery: a worker drains them
+    with running(server, env), celery_worker(env):
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -308,10 +284,6 @@ def main() -> int:
                     f"errors {row.errors}",
                     flush=True,
                 )
-    finally:
-        for process in (server, worker):
-            process.terminate()
-            process.wait(timeout=15)
     lines = [
         "# Webhook ingestion on PostgreSQL",
         "",

@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import threading
 import time
 from collections import defaultdict
@@ -38,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.processes import celery_worker
 from lab.storms import Storm, StormAlert
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -127,55 +126,6 @@ def _eager(on: bool):
         yield
     finally:
         settings.CELERY_TASK_ALWAYS_EAGER, app.conf.task_always_eager = before
-
-
-@contextmanager
-def celery_worker():
-    """One Celery worker process on the correlation and default queues, as deployed."""
-    from reliability.celery import app
-
-    env = {
-        **os.environ,
-        "CELERY_TASK_ALWAYS_EAGER": "false",
-        "DJANGO_DEBUG": "false",
-        "LOG_LEVEL": "WARNING",
-    }
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "--quiet",
-            "-A",
-            "reliability",
-            "worker",
-            "-Q",
-            "correlation,default",
-            "--pool",
-            "solo",
-            "--concurrency",
-            "1",
-            "-l",
-            "warning",
-            "--without-gossip",
-            "--without-mingle",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while not app.control.ping(timeout=0.5):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the Celery worker did not start")
-        yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 class Poller(threading.Thread):
