@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import combinations
 
-from incidents.correlation.strategies import humanize_delta
+from incidents.correlation.strategies import humanize_delta, open_to
 from incidents.correlation.types import Action, AlertFacts, Decision, IncidentFacts, IncidentId
 
 
@@ -209,11 +209,7 @@ class CooccurrenceStrategy:
 
     def _scored(self, alert: AlertFacts, incidents: Sequence[IncidentFacts]):
         for incident in incidents:
-            if (
-                not incident.is_open
-                or incident.rule_owned
-                or alert.received_at - incident.last_alert_at > self.window
-            ):
+            if not open_to(incident, alert, self.window):
                 continue
             found = self.best(alert, incident)
             if found and found[0] >= self.threshold:

@@ -66,6 +66,16 @@ class FingerprintDedup:
         return None
 
 
+def open_to(incident: IncidentFacts, alert: AlertFacts, window: timedelta) -> bool:
+    """Whether ``incident`` may take ``alert`` by correlation: open, not owned by a rule
+    (only that rule adds to it), and active within ``window`` before the alert."""
+    return (
+        incident.is_open
+        and not incident.rule_owned
+        and alert.received_at - incident.last_alert_at <= window
+    )
+
+
 def latest_active(
     incidents: Sequence[IncidentFacts],
     alert: AlertFacts,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from incidents.correlation.kinds import Kind
-from incidents.correlation.strategies import humanize_delta
+from incidents.correlation.strategies import humanize_delta, open_to
 from incidents.correlation.types import Action, AlertFacts, Decision, IncidentFacts
 
 UNRELATED = 1_000
@@ -217,11 +217,7 @@ class TopologyStrategy:
             return None
         ranked = []
         for incident in incidents:
-            if (
-                not incident.is_open
-                or incident.rule_owned
-                or alert.received_at - incident.last_alert_at > self.window
-            ):
+            if not open_to(incident, alert, self.window):
                 continue
             found = self.relate(service, alert, incident)
             if found is not None:
