@@ -1,5 +1,5 @@
 # The two commands: `make run` (the product + demo, nothing to start first) and `make test`.
-.PHONY: run test lint format bench bench-ingest bench-lab bench-correlation bench-logs
+.PHONY: run test lint format bench bench-ingest bench-lab bench-correlation bench-logs bench-rca
 
 run:
 	scripts/bootstrap.sh run
@@ -16,7 +16,7 @@ format:
 	.venv/bin/ruff check --fix .
 	.venv/bin/ruff format .
 
-bench: bench-ingest bench-lab bench-correlation bench-logs
+bench: bench-ingest bench-lab bench-correlation bench-logs bench-rca
 
 bench-ingest:
 	scripts/bootstrap.sh bench
@@ -39,3 +39,10 @@ bench-correlation:
 bench-logs:
 	scripts/bootstrap.sh bench
 	.venv/bin/python -m benchmarks.bench_logs
+
+# Root-cause ranking on lab and RCAEval-style scenarios beside BARO, NSigma, correlation's
+# probable origin and random (bench-results/rca.md). BENCH_ARGS=--fit refits calibration.json
+# on seeds the report never scores; BENCH_ARGS=--quick runs two seeds.
+bench-rca:
+	scripts/bootstrap.sh bench
+	.venv/bin/python -m benchmarks.bench_rca $(BENCH_ARGS)
