@@ -176,3 +176,46 @@ def test_reliability_table_and_ece():
     rows, ece = reliability_table([0.95, 0.95, 0.15, 0.15], [True, False, False, False])
     assert [r["n"] for r in rows] == [2, 2]
     assert ece == pytest.approx(0.5 * abs(0.15 - 0.0) + 0.5 * abs(0.95 - 0.5))
+
+
+def test_rca_document_has_timeline_gaps_next_steps_and_a_deterministic_summary():
+    from intelligence.rca.document import build_rca
+    from intelligence.signals.types import AnalysisContext
+
+    findings = [
+        metric("payments", 'container_cpu_usage_seconds_total{service="payments"}', 0.95, 0),
+        metric("checkout", 'http_request_duration_seconds_sum{service="checkout"}', 0.9, 1),
+        change("payments", "rollout of payments 2.1.0", -3, change="deploy"),
+    ]
+    context = AnalysisContext(
+        incident_id=1,
+        services=tuple(services()),
+        incident_start=T0 - timedelta(minutes=5),
+        incident_end=T0 + timedelta(minutes=10),
+        baseline_start=T0 - timedelta(hours=1),
+        baseline_end=T0 - timedelta(minutes=5),
+    )
+    alerts = [(T0 + timedelta(minutes=2), "HighLatency", "checkout")]
+    full = build_rca(findings, context, alerts=alerts)
+    partial = build_rca(
+        findings,
+        context,
+        alerts=alerts,
+        gaps=["tempo unavailable (search): timeout"],
+        missing_sources=["loki"],
+    )
+    doc = full.as_dict()
+    assert doc["suspects"][0] == {
+        "service": "payments",
+        "kind": "bad_deploy",
+        "confidence": doc["suspects"][0]["confidence"],
+        "rank": 1,
+    }
+    assert [e["kind"] for e in doc["timeline"]] == ["change", "onset", "onset", "alert"]
+    assert doc["hypotheses"][0]["supporting"][0]["finding"]["pointer"]["source"]
+    assert "payments" in doc["summary"] and "bad deploy" in doc["summary"]
+    assert "roll back payments" in doc["next_steps"][0]
+    assert partial.partial and not full.partial
+    assert partial.confidence < full.confidence
+    assert {"what": "loki", "why": "not configured for this deployment"} in partial.not_checked
+    assert any(n["what"] == "tempo" and "timeout" in n["why"] for n in partial.not_checked)

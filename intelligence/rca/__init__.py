@@ -1,0 +1,1 @@
+"""Root-cause analysis: ranked hypotheses with calibrated confidence (docs/rca.md)."""
