@@ -123,6 +123,12 @@ def _not_checked(
     return out
 
 
+def _gap_source(gap: str) -> str | None:
+    """The data source a recorded gap is about ("metrics: prometheus unavailable: ...")."""
+    text = gap.lower()
+    return next((s for s in SOURCES if s in text), None)
+
+
 def deterministic_summary(doc: RcaDocument) -> str:
     """A summary written from the document alone (used when no LLM is configured)."""
     ranked = suspects(doc.hypotheses)
@@ -162,8 +168,8 @@ def build_rca(
     hypotheses = rank_hypotheses(
         findings, context.services, dependencies=dependencies, probable_origin=probable_origin
     )
-    failed = {g.split(" ", 1)[0] for g in gaps}
-    missing = len(set(missing_sources) | (failed & set(SOURCES)))
+    failed = {_gap_source(g) for g in gaps} - {None}
+    missing = len(set(missing_sources) | failed)
     apply_confidence(hypotheses, missing_sources=missing, calibration=calibration)
     hypotheses = hypotheses[:MAX_HYPOTHESES]
     partial = bool(gaps or missing_sources)

@@ -48,6 +48,10 @@ KINDS = (
 _NOT_ABNORMAL = frozenset({"deploy", "config", "symptom", "other", "traffic"})
 
 
+# resources that more requests use up: rising with traffic, they are load, not a fault
+_LOAD_FAMILIES = frozenset({"cpu", "saturation", "pool", "disk"})
+
+
 @dataclass(frozen=True)
 class Weights:
     """The ranking's rules as numbers (docs/rca.md explains each)."""
@@ -92,6 +96,8 @@ class Weights:
     change_far_factor: float = 0.1
     # a service with nothing abnormal keeps this share of its evidence
     healthy_factor: float = 0.2
+    # resource use that rose with the service's own traffic is load its callers pushed
+    load_discount: float = 0.5
 
 
 @dataclass
@@ -209,6 +215,8 @@ def rank_hypotheses(
         kind_scores: dict[str, float] = defaultdict(float)
         total = 0.0
         anchor = p.onset or earliest
+        traffic = p.best.get("traffic")
+        loaded = traffic is not None and traffic.score >= w.abnormal
         for fam, f in p.best.items():
             base = w.family.get(fam, 0.3) * float(f.score)
             reason = f"{fam} evidence"
@@ -229,6 +237,10 @@ def rank_hypotheses(
             elif not is_own(fam) and first_below:
                 base *= w.explained_discount
                 reason = f"{fam} may be inherited from {', '.join(sorted(first_below)[:3])}"
+            elif loaded and fam in _LOAD_FAMILIES:
+                base *= w.load_discount
+                reason = f"{fam} rose with {slug}'s traffic: load from its callers"
+                contradicting.append(EvidenceItem(traffic, "traffic", base, False, reason))
             if not p.abnormal and fam not in ("deploy", "config"):
                 base *= w.healthy_factor
             total += base
