@@ -64,7 +64,9 @@ def fetch_service_series(
     calls = 0
     try:
         for service, ident in labels.items():
-            selector = "{" + ",".join(f'{k}="{v}"' for k, v in sorted(ident.items())) + "}"
+            # histogram buckets are left to the server (their sum/count pairs give means)
+            matchers = [f'{k}="{v}"' for k, v in sorted(ident.items())]
+            selector = "{" + ",".join([*matchers, '__name__!~".*_bucket"']) + "}"
             body = client.get_json(
                 "/api/v1/query_range",
                 {"query": selector, "start": start, "end": end, "step": STEP_S},
