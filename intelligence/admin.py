@@ -5,7 +5,7 @@ from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 
 from incidents.visibility import incidents_for
-from intelligence.models import Insight
+from intelligence.models import HypothesisVerdict, Insight
 
 
 @admin.register(Insight)
@@ -32,6 +32,7 @@ class InsightAdmin(admin.ModelAdmin):
         "progress",
         "summary",
         "confidence_score",
+        "rca_view",
         "evidence_table",
         "impact_view",
         "steps_table",
@@ -65,6 +66,46 @@ class InsightAdmin(admin.ModelAdmin):
     @admin.display(description="findings")
     def finding_count(self, obj: Insight) -> int:
         return len(obj.findings)
+
+    @admin.display(description="root-cause hypotheses")
+    def rca_view(self, obj: Insight) -> str:
+        """Ranked hypotheses with confidence and the pointers behind them (intelligence/rca)."""
+        if not obj.hypotheses:
+            return "-"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.0%}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    h.get("rank"),
+                    h.get("service"),
+                    h.get("kind"),
+                    float(h.get("confidence") or 0),
+                    format_html_join(
+                        "",
+                        "<div>{} <code>{}</code></div>",
+                        (
+                            (
+                                e.get("reason"),
+                                (e.get("finding") or {}).get("pointer", {}).get("query"),
+                            )
+                            for e in h.get("supporting", [])[:4]
+                        ),
+                    ),
+                    "; ".join(e.get("reason", "") for e in h.get("contradicting", [])[:3]),
+                )
+                for h in obj.hypotheses
+            ),
+        )
+        rca = (obj.evidence or {}).get("rca") or {}
+        steps = format_html_join("", "<li>{}</li>", ((s,) for s in rca.get("next_steps", [])))
+        return format_html(
+            "<table><thead><tr><th>rank</th><th>service</th><th>kind</th><th>confidence</th>"
+            "<th>supporting (query)</th><th>against</th></tr></thead><tbody>{}</tbody></table>"
+            "<p>next steps:</p><ul>{}</ul>",
+            rows,
+            steps,
+        )
 
     @admin.display(description="evidence (ranked)")
     def evidence_table(self, obj: Insight) -> str:
@@ -143,3 +184,37 @@ class InsightAdmin(admin.ModelAdmin):
             "<th>findings</th><th>gaps</th></tr></thead><tbody>{}</tbody></table>",
             rows,
         )
+
+
+@admin.register(HypothesisVerdict)
+class HypothesisVerdictAdmin(admin.ModelAdmin):
+    """Responders' verdicts on hypotheses: read-only, kept for evaluating RCA."""
+
+    list_display = [
+        "incident",
+        "service",
+        "kind",
+        "verdict",
+        "rank",
+        "confidence",
+        "decided_by",
+        "decided_at",
+    ]
+    list_filter = ["verdict", "kind"]
+    search_fields = ["service", "incident__title", "note"]
+    readonly_fields = [f.name for f in HypothesisVerdict._meta.fields]
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request).select_related("incident", "decided_by")
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(incident__in=incidents_for(request.user).values("pk"))
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -75,3 +75,32 @@ class Insight(models.Model):
     @property
     def findings(self) -> list[dict]:
         return list((self.evidence or {}).get("findings") or [])
+
+
+class HypothesisVerdict(models.Model):
+    """A responder's verdict on a root-cause hypothesis: confirmed or rejected. Every
+    verdict is kept (a later one does not erase an earlier one) to evaluate and tune RCA."""
+
+    class Verdict(models.TextChoices):
+        CONFIRMED = "confirmed"
+        REJECTED = "rejected"
+
+    insight = models.ForeignKey(Insight, on_delete=models.CASCADE, related_name="verdicts")
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="rca_verdicts")
+    service = models.CharField(max_length=100)
+    kind = models.CharField(max_length=40)
+    verdict = models.CharField(max_length=10, choices=Verdict.choices)
+    note = models.TextField(blank=True)
+    rank = models.PositiveSmallIntegerField(null=True, blank=True, help_text="its rank then")
+    confidence = models.FloatField(null=True, blank=True, help_text="its confidence then")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        db_table = "intelligence_hypothesis_verdicts"
+        ordering = ["-decided_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.incident.reference}: {self.service} / {self.kind} {self.verdict}"

@@ -35,6 +35,8 @@ from intelligence.analysis.context import (
 from intelligence.analysis.impact import SLOFacts, assess_impact
 from intelligence.analysis.run import Outcome, Step, StepSpec, progress_of, run_steps, summarize
 from intelligence.models import Insight
+from intelligence.rca.document import RcaDocument
+from intelligence.rca.service import rca_for_run, stored_rca
 from intelligence.signals.types import AnalysisContext, Finding, SignalResult
 
 logger = logging.getLogger(__name__)
@@ -247,7 +249,8 @@ def execute(
             StoredProgress(insight),
             deadline_s=settings.ANALYSIS_DEADLINE_S,
         )
-        finish(insight, outcome, skipped, impact)
+        rca = rca_for_run(insight.incident, inputs, outcome.findings, outcome.gaps, skipped)
+        finish(insight, outcome, skipped, impact, rca)
     except Exception as exc:  # the incident, webhook and other runs never see this
         logger.exception("analysis %s failed", insight.pk)
         fail(insight, exc)
@@ -274,7 +277,11 @@ def _impact_step(
 
 
 def finish(
-    insight: Insight, outcome: Outcome, skipped: list[str], impact: dict[str, Any]
+    insight: Insight,
+    outcome: Outcome,
+    skipped: list[str],
+    impact: dict[str, Any],
+    rca: RcaDocument | None = None,
 ) -> Insight:
     """Store the run's end, note it on the timeline (unless superseded) and announce it."""
     now = timezone.now()
@@ -286,6 +293,9 @@ def finish(
     insight.calls, insight.call_seconds = outcome.calls, round(outcome.call_seconds, 3)
     insight.evidence = {"findings": findings, "impact": impact, "skipped": skipped}
     insight.summary, insight.confidence_score = summarize(outcome.findings, outcome.gaps)
+    if rca is not None:  # ranked root-cause hypotheses (intelligence/rca, docs/rca.md)
+        insight.hypotheses, insight.evidence["rca"] = stored_rca(rca)
+        insight.summary, insight.confidence_score = rca.summary, round(rca.confidence, 4)
     insight.finished_at = now
     if findings and insight.first_finding_at is None:
         insight.first_finding_at = now
@@ -301,6 +311,7 @@ def finish(
                 "evidence",
                 "summary",
                 "confidence_score",
+                "hypotheses",
                 "finished_at",
                 "first_finding_at",
             ]
@@ -359,6 +370,8 @@ def insight_summary(insight: Insight, top: int = 3) -> dict[str, Any]:
         "findings": len(insight.findings),
         "top_findings": insight.findings[:top],
         "summary": insight.summary,
+        "confidence": insight.confidence_score,
+        "suspects": ((insight.evidence or {}).get("rca") or {}).get("suspects", [])[:top],
         "gaps": insight.gaps,
         "superseded_by": insight.superseded_by_id,
     }

@@ -1,11 +1,21 @@
 from django.urls import path
 
-from intelligence.api.views import IncidentInsightViewSet
+from intelligence.api.views import IncidentInsightViewSet, IncidentRcaView
 
 urlpatterns = [
     path(
         "incidents/<int:incident_id>/insights/",
         IncidentInsightViewSet.as_view({"get": "list", "post": "create"}),
         name="incident-insights",
+    ),
+    path(
+        "incidents/<int:incident_id>/rca/",
+        IncidentRcaView.as_view({"get": "retrieve"}),
+        name="incident-rca",
+    ),
+    path(
+        "incidents/<int:incident_id>/rca/verdicts/",
+        IncidentRcaView.as_view({"post": "verdict"}),
+        name="incident-rca-verdicts",
     ),
 ]

@@ -5,16 +5,17 @@ from __future__ import annotations
 from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
-from rest_framework import status, viewsets
-from rest_framework.exceptions import Throttled
+from rest_framework import serializers, status, viewsets
+from rest_framework.exceptions import Throttled, ValidationError
 from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 
-from incidents.models import Incident
+from incidents.models import Incident, TimelineEvent
+from incidents.timeline import add_events
 from incidents.visibility import can, incidents_for
 from intelligence import dispatch
 from intelligence.api.serializers import InsightSerializer
-from intelligence.models import Insight
+from intelligence.models import HypothesisVerdict, Insight
 from reliability import audit
 from reliability.api.viewsets import CapabilityViewSetMixin
 
@@ -80,4 +81,166 @@ class IncidentInsightViewSet(CapabilityViewSetMixin, viewsets.GenericViewSet):
         requested.insight.refresh_from_db()
         return Response(
             self.get_serializer(requested.insight).data, status=status.HTTP_202_ACCEPTED
+        )
+
+
+class VerdictSerializer(serializers.Serializer):
+    service = serializers.SlugField(max_length=100)
+    kind = serializers.CharField(max_length=40)
+    verdict = serializers.ChoiceField(choices=HypothesisVerdict.Verdict.choices)
+    note = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+
+
+class IncidentRcaView(CapabilityViewSetMixin, viewsets.GenericViewSet):
+    """``GET``: the root-cause analysis of the incident's latest finished analysis: ranked
+    ``suspects`` (service slug, kind, confidence, rank), the hypotheses with their evidence,
+    the timeline, what was not checked, next steps and the verdicts given (docs/rca.md).
+    ``POST verdicts/``: a responder confirms or rejects a hypothesis (audited, kept)."""
+
+    capabilities = {"retrieve": "view", "verdict": "respond"}
+    queryset = Insight.objects.none()
+    serializer_class = VerdictSerializer
+
+    def has_capability(self, user, capability, obj) -> bool:
+        return capability == "view" or can(user, capability, obj)
+
+    def incident(self) -> Incident:
+        incident = get_object_or_404(
+            incidents_for(self.request.user), pk=self.kwargs["incident_id"]
+        )
+        self.check_object_permissions(self.request, incident)
+        return incident
+
+    @staticmethod
+    def latest(incident: Incident) -> Insight | None:
+        return (
+            Insight.objects.filter(
+                incident=incident, status__in=[Insight.Status.COMPLETE, Insight.Status.PARTIAL]
+            )
+            .exclude(hypotheses=[])
+            .first()
+        )
+
+    @staticmethod
+    def not_analysed() -> Response:
+        return Response(
+            {"detail": "No root-cause analysis yet.", "code": "not_analysed"},
+            status=status.HTTP_404_NOT_FOUND,
+        )
+
+    @extend_schema(responses={200: dict})
+    def retrieve(self, request, incident_id=None):
+        incident = self.incident()
+        insight = self.latest(incident)
+        if insight is None:
+            return self.not_analysed()
+        rca = dict((insight.evidence or {}).get("rca") or {})
+        verdicts = [
+            {
+                "service": v.service,
+                "kind": v.kind,
+                "verdict": v.verdict,
+                "note": v.note,
+                "by": v.decided_by.get_username() if v.decided_by else None,
+                "at": v.decided_at,
+                "insight": v.insight_id,
+            }
+            for v in incident.rca_verdicts.select_related("decided_by")
+        ]
+        return Response(
+            {
+                "incident": incident.pk,
+                "insight": insight.pk,
+                "status": insight.status,
+                "finished_at": insight.finished_at,
+                "summary": insight.summary,
+                "confidence": insight.confidence_score,
+                "partial": rca.get("partial", insight.status == Insight.Status.PARTIAL),
+                "suspects": rca.get("suspects", []),
+                "hypotheses": insight.hypotheses,
+                "timeline": rca.get("timeline", []),
+                "not_checked": rca.get("not_checked", []),
+                "next_steps": rca.get("next_steps", []),
+                "verdicts": verdicts,
+            }
+        )
+
+    @extend_schema(request=VerdictSerializer, responses={201: dict})
+    def verdict(self, request, incident_id=None):
+        incident = self.incident()
+        serializer = VerdictSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        insight = self.latest(incident)
+        if insight is None:
+            return self.not_analysed()
+        hypothesis = next(
+            (
+                h
+                for h in insight.hypotheses
+                if h.get("service") == data["service"] and h.get("kind") == data["kind"]
+            ),
+            None,
+        )
+        if hypothesis is None:
+            raise ValidationError(
+                {
+                    "service": [
+                        f"{data['service']} / {data['kind']} is not a hypothesis of "
+                        f"analysis {insight.pk}."
+                    ]
+                }
+            )
+        with transaction.atomic():
+            verdict = HypothesisVerdict.objects.create(
+                insight=insight,
+                incident=incident,
+                service=data["service"],
+                kind=data["kind"],
+                verdict=data["verdict"],
+                note=data.get("note", ""),
+                rank=hypothesis.get("rank"),
+                confidence=hypothesis.get("confidence"),
+                decided_by=request.user,
+            )
+            audit.record(
+                "incident.rca_verdict",
+                incident,
+                actor=request.user,
+                changes={
+                    "insight": insight.pk,
+                    "service": verdict.service,
+                    "kind": verdict.kind,
+                    "verdict": verdict.verdict,
+                    "note": verdict.note,
+                },
+            )
+            add_events(
+                [
+                    TimelineEvent(
+                        incident=incident,
+                        kind=TimelineEvent.Kind.ANALYSIS,
+                        actor=request.user,
+                        message=f"root cause {verdict.service} / "
+                        f"{verdict.kind.replace('_', ' ')} {verdict.verdict}",
+                        data={
+                            "insight": insight.pk,
+                            "service": verdict.service,
+                            "kind": verdict.kind,
+                            "verdict": verdict.verdict,
+                        },
+                    )
+                ]
+            )
+        return Response(
+            {
+                "id": verdict.pk,
+                "service": verdict.service,
+                "kind": verdict.kind,
+                "verdict": verdict.verdict,
+                "rank": verdict.rank,
+                "confidence": verdict.confidence,
+                "insight": insight.pk,
+            },
+            status=status.HTTP_201_CREATED,
         )

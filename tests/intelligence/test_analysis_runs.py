@@ -85,7 +85,7 @@ def test_an_opened_incident_is_analysed_and_its_timeline_says_so(signals, open_i
     assert all(s["seconds"] is not None for s in insight.steps)
     assert insight.calls == 2 and insight.first_finding_at and insight.finished_at
     assert insight.context["trigger_expressions"] == ["up"]
-    assert insight.summary.startswith("Top evidence: new error pattern [payments]")
+    assert insight.summary.startswith("Most likely cause: payments")  # the RCA's summary
     event = TimelineEvent.objects.get(incident=incident, kind="analysis")
     assert event.message == "analysis complete: 2 findings"
 
