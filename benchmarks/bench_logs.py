@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -29,7 +30,22 @@ from intelligence.logpatterns.miner import MinerConfig, TemplateMiner
 from intelligence.logpatterns.scoring import Scores, read_truth, score
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "loghub2k"
+
+
+def _default_data() -> Path:
+    """``$LOGHUB2K_DIR``, else ``shared/data/loghub2k`` beside the nearest ancestor that has
+    one (the main checkout and every worktree below it find the same folder)."""
+    env = os.environ.get("LOGHUB2K_DIR")
+    if env:
+        return Path(env)
+    for base in ROOT.parents:
+        candidate = base / "shared" / "data" / "loghub2k"
+        if candidate.is_dir():
+            return candidate
+    return ROOT.parent / "shared" / "data" / "loghub2k"
+
+
+DEFAULT_DATA = _default_data()
 
 Predictor = Callable[[list[str]], tuple[list[str], list[str]]]
 
