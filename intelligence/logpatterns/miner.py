@@ -241,6 +241,7 @@ class TemplateMiner:
         self._skeletons: dict[tuple[Any, ...], dict[tuple[str, ...], str]] = {}
         # key with value+unit runs folded -> raw keys seen -> template id
         self._spans: dict[tuple[str, ...], dict[tuple[str, ...], str]] = {}
+        self._value_like: dict[tuple[str, str | None], bool] = {}
         self._tick = 0
 
     # ------------------------------------------------------------------ mining
@@ -527,6 +528,16 @@ class TemplateMiner:
                     work.append(root)
         return self.resolve(result)
 
+    def _looks_variable(self, token: str, previous: str | None) -> bool:
+        """``looks_variable``, cached (templates share most of their tokens)."""
+        key = (token, previous)
+        hit = self._value_like.get(key)
+        if hit is None:
+            if len(self._value_like) >= self.config.max_buckets:
+                self._value_like.clear()
+            hit = self._value_like[key] = looks_variable(token, previous)
+        return hit
+
     def _skeleton(self, tpl: Template) -> tuple[tuple[Any, ...], tuple[str, ...], list[int]] | None:
         """The template with its value-like constant positions blanked, and their values.
 
@@ -543,7 +554,7 @@ class TemplateMiner:
             if gen:
                 skel.append(WILDCARD)
                 prev = None
-            elif looks_variable(tok, prev):
+            elif self._looks_variable(tok, prev):
                 key = _KEY_PREFIX.match(tok)  # "user=root" and "user=guest" share "user="
                 skel.append(("key", key.group(0)) if key else ("value",))
                 values.append(tok)
