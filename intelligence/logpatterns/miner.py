@@ -51,8 +51,10 @@ _ENCLOSED = re.compile(r"""^[^\w"'\[{]*(?:"[^"]+"|'[^']+'|\[[^\]]+\]|\{[^}]+\})[
 _IDENTIFIER = re.compile(
     r"\d|[A-Za-z0-9][.~$@#/\\][A-Za-z0-9]|[A-Za-z0-9]~|[a-z][A-Za-z0-9]*_[A-Za-z0-9]|_[a-z]"
 )
-# UPPER_CASE names (alone or ending a dotted path: "SCREEN_ON", "android.intent.SCREEN_ON")
-# are constants by convention, so they keep needing ``min_distinct_code`` values.
+# UPPER_SNAKE_CASE names (alone or ending a dotted path: "SCREEN_ON",
+# "android.intent.SCREEN_ON") are constants by convention, so they keep needing
+# ``min_distinct_code`` values; short upper-case words ("GET", "POST") in value positions
+# are values.
 _CONSTANT_NAME = re.compile(r"^(?:[\w$]+\.)*[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*$")
 _NULLS = frozenset({"null", "NULL", "Null", "None", "nil", "NIL", "undefined"})
 STATE_VERSION = 1
@@ -166,13 +168,19 @@ def looks_variable(token: str, previous: str | None) -> bool:
     if WILDCARD in token:
         return True
     core = _STRIP.sub("", token)
-    if not core or token[-1] in "=:":  # a key (with an empty value), not a value
+    if not core or token[-1] == "=":  # a key (with an empty value), not a value
         return False
     key = _KEY_PREFIX.match(token)
     value = _STRIP.sub("", token[key.end() :]) if key else core
-    if _CONSTANT_NAME.match(value) and not value.isdigit():
+    if _CONSTANT_NAME.match(value) and "_" in value:
         return False
-    if previous is not None and _KEY_TOKEN.search(previous) and WILDCARD not in previous:
+    labelled = token[-1] == ":"  # "nvme0:" labels what follows: judged by shape alone
+    if (
+        not labelled
+        and previous is not None
+        and _KEY_TOKEN.search(previous)
+        and WILDCARD not in previous
+    ):
         return True
     if core in _NULLS:
         return True
@@ -556,7 +564,8 @@ class TemplateMiner:
                 prev = None
             elif self._looks_variable(tok, prev):
                 key = _KEY_PREFIX.match(tok)  # "user=root" and "user=guest" share "user="
-                skel.append(("key", key.group(0)) if key else ("value",))
+                keyed = key is not None and key.end() < len(tok)  # "nvme0:" is not a key
+                skel.append(("key", key.group(0)) if keyed else ("value",))
                 values.append(tok)
                 slots.append(i)
                 prev = tok

@@ -196,3 +196,30 @@ def test_looks_variable_by_role_and_shape() -> None:
     assert not looks_variable("fast", "queue")
     assert not looks_variable("SCREEN_ON", "action:")
     assert not looks_variable("(usable)", None)
+
+
+def test_short_upper_case_words_in_value_positions_are_values() -> None:
+    text = _one_template(
+        [
+            "request done method=GET status=200 took=5ms",
+            "request done method=POST status=201 took=9ms",
+        ]
+    )
+    assert text == "request done method=<*> status=<*> took=<*>"
+
+
+def test_a_device_label_with_a_digit_is_a_value() -> None:
+    text = _one_template(
+        ["nvme0: I/O 12 QID 3 timeout, aborting", "nvme1: I/O 40 QID 1 timeout, aborting"]
+    )
+    assert text == "<*>: I/O <*> QID <*> timeout, aborting"
+
+
+def test_generated_systems_are_deterministic_and_labelled() -> None:
+    from benchmarks.synthetic_logs import SYSTEMS, generate
+
+    for name in SYSTEMS:
+        contents, truth = generate(name, lines=50)
+        assert (contents, truth) == generate(name, lines=50)
+        assert len(contents) == len(truth) == 50
+        assert all("<*>" in t for t in truth)
