@@ -42,7 +42,6 @@ _STRIP = re.compile(r"^[^\w<]+|[^\w>]+$")
 # "key=" token, it carries its own key ("user=root", "ws=null"), or it is quoted or
 # bracketed as a whole ("'safety'", "[mice.c]", "{a b}"; parentheses are left out: they
 # mostly hold a remark such as "(usable)").
-_KEY_TOKEN = re.compile(r"[\w\])][=:]$")
 _KEYED_VALUE = re.compile(r"^[^\w]*[A-Za-z_][\w.\-]*(?:=|:(?!//))[^=:]")
 _ENCLOSED = re.compile(r"""^[^\w"'\[{]*(?:"[^"]+"|'[^']+'|\[[^\]]+\]|\{[^}]+\})[^\w]*$""")
 # Shapes that make a token an identifier rather than a word: a digit anywhere ("tty2",
@@ -158,6 +157,17 @@ def _trunk(key: tuple[str, ...]) -> tuple[str, ...] | None:
     return (*key[:j], WILDCARD)
 
 
+def _is_key(token: str | None) -> bool:
+    """True for a "key:"/"key=" token (not a bare ":" or an already masked "x=<*>:")."""
+    return (
+        token is not None
+        and len(token) > 1
+        and token[-1] in "=:"
+        and (token[-2].isalnum() or token[-2] in "_])")
+        and WILDCARD not in token
+    )
+
+
 def looks_variable(token: str, previous: str | None) -> bool:
     """True when a constant token sits where values go or is shaped like an identifier.
 
@@ -167,6 +177,8 @@ def looks_variable(token: str, previous: str | None) -> bool:
     """
     if WILDCARD in token:
         return True
+    if token.isalpha():  # a plain word: only its role or being a null can make it a value
+        return token in _NULLS or _is_key(previous)
     core = _STRIP.sub("", token)
     if not core or token[-1] == "=":  # a key (with an empty value), not a value
         return False
@@ -175,12 +187,7 @@ def looks_variable(token: str, previous: str | None) -> bool:
     if _CONSTANT_NAME.match(value) and "_" in value:
         return False
     labelled = token[-1] == ":"  # "nvme0:" labels what follows: judged by shape alone
-    if (
-        not labelled
-        and previous is not None
-        and _KEY_TOKEN.search(previous)
-        and WILDCARD not in previous
-    ):
+    if not labelled and _is_key(previous):
         return True
     if core in _NULLS:
         return True
