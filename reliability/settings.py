@@ -142,6 +142,11 @@ REST_FRAMEWORK = {
         "integration": env("THROTTLE_INTEGRATION_RATE", default="600/min"),
     },
     "EXCEPTION_HANDLER": "reliability.api.exceptions.exception_handler",
+    "DEFAULT_PARSER_CLASSES": [
+        "reliability.api.parsers.SafeJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
 }
 
 SPECTACULAR_SETTINGS = {
