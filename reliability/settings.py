@@ -132,7 +132,7 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.SearchFilter",
-        "rest_framework.filters.OrderingFilter",
+        "reliability.api.filters.StableOrderingFilter",
     ],
     "DEFAULT_PAGINATION_CLASS": "reliability.api.pagination.StandardPagination",
     "PAGE_SIZE": 50,
