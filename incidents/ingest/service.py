@@ -10,6 +10,7 @@ group can never open two incidents, and a slow correlation never holds a webhook
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -29,9 +30,12 @@ from incidents.lifecycle import SEVERITY_RANK, IncidentStatus, severity_from_lab
 from incidents.live import publish_on_commit
 from incidents.models import Alert, Incident, Integration, Service, TimelineEvent
 from incidents.numbering import reserve_numbers
+from incidents.signals import incident_activity
 from incidents.timeline import add_events, condense
 from reliability import audit
 from reliability.db import retry_transaction
+
+logger = logging.getLogger(__name__)
 
 REOPEN_GRACE = timedelta(minutes=10)
 
@@ -321,6 +325,7 @@ def _correlate_batch(
             event.data["alert_id"] = row.pk
     add_events(condense([event for event, _row in events]))
     refresh_incidents(integration, touched, rows, now, result)
+    _announce_activity(set(real_id.values()), events)
 
 
 def _prepare_rows(integration, latest, existing, keys, services, now):
@@ -626,6 +631,22 @@ def refresh_incidents(
         )
     add_events(events)
     publish_on_commit(announcements)
+
+
+def _announce_activity(opened: set[int], events: list[tuple[TimelineEvent, Alert | None]]) -> None:
+    """Tell the apps above which incidents opened and which took alerts (or reopened)."""
+    grown = {
+        event.incident_id
+        for event, _row in events
+        if event.kind in (TimelineEvent.Kind.ALERT_ATTACHED, TimelineEvent.Kind.STATUS_CHANGED)
+    } - opened
+    if not (opened or grown):
+        return
+    for _receiver, outcome in incident_activity.send_robust(
+        Incident, opened=sorted(opened), grown=sorted(grown)
+    ):
+        if isinstance(outcome, Exception):
+            logger.warning("incident activity receiver failed: %s", outcome)
 
 
 def incident_summary(incident: Incident) -> dict[str, Any]:
