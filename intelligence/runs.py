@@ -35,7 +35,6 @@ from intelligence.analysis.context import (
 from intelligence.analysis.impact import SLOFacts, assess_impact
 from intelligence.analysis.run import Outcome, Step, StepSpec, progress_of, run_steps, summarize
 from intelligence.models import Insight
-from intelligence.rca.document import RcaDocument
 from intelligence.rca.service import rca_for_run, stored_rca
 from intelligence.signals.types import AnalysisContext, Finding, SignalResult
 
@@ -281,7 +280,7 @@ def finish(
     outcome: Outcome,
     skipped: list[str],
     impact: dict[str, Any],
-    rca: RcaDocument | None = None,
+    rca: dict[str, Any] | None = None,
 ) -> Insight:
     """Store the run's end, note it on the timeline (unless superseded) and announce it."""
     now = timezone.now()
@@ -295,7 +294,7 @@ def finish(
     insight.summary, insight.confidence_score = summarize(outcome.findings, outcome.gaps)
     if rca is not None:  # ranked root-cause hypotheses (intelligence/rca, docs/rca.md)
         insight.hypotheses, insight.evidence["rca"] = stored_rca(rca)
-        insight.summary, insight.confidence_score = rca.summary, round(rca.confidence, 4)
+        insight.summary, insight.confidence_score = rca["summary"], rca["confidence"]
     insight.finished_at = now
     if findings and insight.first_finding_at is None:
         insight.first_finding_at = now

@@ -140,6 +140,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "user": env("THROTTLE_USER_RATE", default="1200/min"),
         "analysis_rerun": env("ANALYSIS_RERUN_RATE", default="6/min"),  # per user + team
+        "rca_summary_user": env("RCA_SUMMARY_USER_RATE", default="3/min"),
+        "rca_summary_team": env("RCA_SUMMARY_TEAM_RATE", default="20/hour"),
         "integration": env("THROTTLE_INTEGRATION_RATE", default="600/min"),
     },
     "EXCEPTION_HANDLER": "reliability.api.exceptions.exception_handler",
@@ -205,6 +207,13 @@ ANALYSIS_STALE_AFTER_S = env.int("ANALYSIS_STALE_AFTER_S", default=600)  # a los
 # Embedded mode (eager Celery, no worker): run analyses on a background thread so a webhook
 # never waits for one. scripts/run.sh turns it on; tests run them inline.
 ANALYSIS_IN_THREAD = env.bool("ANALYSIS_IN_THREAD", default=False)
+
+# Optional LLM for the RCA summary (off unless URL and model are set; docs/rca.md)
+RELIABILITY_LLM_URL = env("RELIABILITY_LLM_URL", default="")
+RELIABILITY_LLM_MODEL = env("RELIABILITY_LLM_MODEL", default="")
+RELIABILITY_LLM_API_KEY = env("RELIABILITY_LLM_API_KEY", default="")
+RELIABILITY_LLM_TIMEOUT = env.float("RELIABILITY_LLM_TIMEOUT", default=20.0)
+RELIABILITY_LLM_CALLS_PER_HOUR = env.int("RELIABILITY_LLM_CALLS_PER_HOUR", default=30)  # per team
 
 LOGGING = {
     "version": 1,

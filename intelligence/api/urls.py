@@ -18,4 +18,9 @@ urlpatterns = [
         IncidentRcaView.as_view({"post": "verdict"}),
         name="incident-rca-verdicts",
     ),
+    path(
+        "incidents/<int:incident_id>/rca/summary/",
+        IncidentRcaView.as_view({"post": "summarise"}),
+        name="incident-rca-summary",
+    ),
 ]

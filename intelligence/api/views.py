@@ -16,6 +16,7 @@ from incidents.visibility import can, incidents_for
 from intelligence import dispatch
 from intelligence.api.serializers import InsightSerializer
 from intelligence.models import HypothesisVerdict, Insight
+from intelligence.rca import service as rca_service
 from reliability import audit
 from reliability.api.viewsets import CapabilityViewSetMixin
 
@@ -84,6 +85,35 @@ class IncidentInsightViewSet(CapabilityViewSetMixin, viewsets.GenericViewSet):
         )
 
 
+class TriggerThrottle(SimpleRateThrottle):
+    """A user-fired trigger's rate, counted per user (``per='user'``) or per team of the
+    incident (``per='team'``): the scope is ``<name>_<per>`` in DEFAULT_THROTTLE_RATES."""
+
+    def __init__(self, name: str, per: str, incident: Incident) -> None:
+        self.scope = f"{name}_{per}"
+        self.per, self.incident = per, incident
+        super().__init__()
+
+    def get_cache_key(self, request, view) -> str:
+        ident = request.user.pk if self.per == "user" else self.incident.team_id or 0
+        return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+def throttle_trigger(name: str, request, view, incident: Incident) -> None:
+    """Refuse (429 with Retry-After, audited) a trigger over its per-user or per-team rate."""
+    for per in ("user", "team"):
+        throttle = TriggerThrottle(name, per, incident)
+        if not throttle.allow_request(request, view):
+            wait = throttle.wait()
+            audit.record(
+                f"incident.{name}_throttled",
+                incident,
+                actor=request.user,
+                changes={"per": per, "retry_after_s": round(wait or 0, 1)},
+            )
+            raise Throttled(wait=wait)
+
+
 class VerdictSerializer(serializers.Serializer):
     service = serializers.SlugField(max_length=100)
     kind = serializers.CharField(max_length=40)
@@ -97,7 +127,7 @@ class IncidentRcaView(CapabilityViewSetMixin, viewsets.GenericViewSet):
     the timeline, what was not checked, next steps and the verdicts given (docs/rca.md).
     ``POST verdicts/``: a responder confirms or rejects a hypothesis (audited, kept)."""
 
-    capabilities = {"retrieve": "view", "verdict": "respond"}
+    capabilities = {"retrieve": "view", "verdict": "respond", "summarise": "respond"}
     queryset = Insight.objects.none()
     serializer_class = VerdictSerializer
 
@@ -243,4 +273,38 @@ class IncidentRcaView(CapabilityViewSetMixin, viewsets.GenericViewSet):
                 "insight": insight.pk,
             },
             status=status.HTTP_201_CREATED,
+        )
+
+    @extend_schema(request=None, responses={200: dict})
+    def summarise(self, request, incident_id=None):
+        """Have the configured LLM rewrite the latest analysis' summary (rate limited per user
+        and per team, audited); 409 ``llm_disabled`` when no LLM is configured."""
+        incident = self.incident()
+        insight = self.latest(incident)
+        if insight is None:
+            return self.not_analysed()
+        if not rca_service.llm_settings().enabled:
+            return Response(
+                {"detail": "No LLM is configured (RELIABILITY_LLM_URL).", "code": "llm_disabled"},
+                status=status.HTTP_409_CONFLICT,
+            )
+        throttle_trigger("rca_summary", request, self, incident)
+        doc = rca_service.stored_document(insight.hypotheses, insight.evidence or {})
+        doc = rca_service.with_llm_summary(doc, incident)
+        hypotheses, rest = rca_service.stored_rca(doc)
+        with transaction.atomic():
+            Insight.objects.filter(pk=insight.pk).update(
+                hypotheses=hypotheses,
+                evidence={**(insight.evidence or {}), "rca": rest},
+                summary=rest["summary"],
+                confidence_score=rest["confidence"],
+            )
+            audit.record(
+                "incident.rca_summary_requested",
+                incident,
+                actor=request.user,
+                changes={"insight": insight.pk, "llm": rest.get("llm", {})},
+            )
+        return Response(
+            {"insight": insight.pk, "summary": rest["summary"], "llm": rest.get("llm", {})}
         )

@@ -27,7 +27,6 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from intelligence.rca.document import RcaDocument
 from reliability.http import DataSourceError, make_client
 
 logger = logging.getLogger(__name__)
@@ -106,42 +105,41 @@ class TeamRateLimit:
         return count <= self.limit
 
 
-def evidence_index(doc: RcaDocument) -> dict[str, dict[str, Any]]:
+Doc = dict[str, Any]  # an RCA document as stored: ``RcaDocument.as_dict()``
+
+
+def evidence_index(doc: Doc) -> dict[str, dict[str, Any]]:
     """Stable ids for every supporting evidence item: ``h<hyp>-e<item>``."""
     out = {}
-    for i, h in enumerate(doc.hypotheses):
-        for j, e in enumerate(h.supporting):
+    for i, h in enumerate(doc["hypotheses"]):
+        for j, e in enumerate(h.get("supporting", [])):
+            finding = e.get("finding") or {}
             out[f"h{i}-e{j}"] = {
-                "service": h.service,
-                "title": e.finding.title,
-                "source": e.finding.pointer.source,
-                "pointer": e.finding.pointer.as_dict(),
+                "service": h["service"],
+                "title": finding.get("title", ""),
+                "source": (finding.get("pointer") or {}).get("source", ""),
             }
     return out
 
 
-def build_messages(doc: RcaDocument) -> list[dict[str, str]]:
+def build_messages(doc: Doc) -> list[dict[str, str]]:
+    index = evidence_index(doc)
     data = {
         "hypotheses": [
             {
                 "id": f"h{i}",
-                "service": h.service,
-                "kind": h.kind,
-                "confidence": round(h.confidence, 3),
+                "service": h["service"],
+                "kind": h["kind"],
+                "confidence": round(float(h.get("confidence") or 0.0), 3),
                 "evidence": [
-                    {
-                        "id": f"h{i}-e{j}",
-                        "title": e.finding.title,
-                        "source": e.finding.pointer.source,
-                    }
-                    for j, e in enumerate(h.supporting[:5])
-                ],
-                "against": [e.reason for e in h.contradicting[:3]],
+                    {"id": key, **e} for key, e in index.items() if key.startswith(f"h{i}-")
+                ][:5],
+                "against": [e.get("reason", "") for e in h.get("contradicting", [])[:3]],
             }
-            for i, h in enumerate(doc.hypotheses)
+            for i, h in enumerate(doc["hypotheses"])
         ],
-        "timeline": [t.as_dict() for t in doc.timeline[:30]],
-        "not_checked": doc.not_checked,
+        "timeline": doc.get("timeline", [])[:30],
+        "not_checked": doc.get("not_checked", []),
     }
     return [
         {"role": "system", "content": SYSTEM_PROMPT},
@@ -168,14 +166,14 @@ def _json_object(text: str) -> dict | None:
     return value if isinstance(value, dict) else None
 
 
-def validate(text: str, doc: RcaDocument, known_services: Iterable[str]) -> Validated:
+def validate(text: str, doc: Doc, known_services: Iterable[str]) -> Validated:
     """Keep only what the evidence supports (see the module docstring)."""
     answer = _json_object(text)
     if answer is None:
         return Validated(None, [], [], ["answer is not a JSON object"])
     violations: list[str] = []
-    ranked = {h.service for h in doc.hypotheses}
-    supported = {i for i, h in enumerate(doc.hypotheses) if h.supporting}
+    ranked = {h["service"] for h in doc["hypotheses"]}
+    supported = {i for i, h in enumerate(doc["hypotheses"]) if h.get("supporting")}
     order: list[int] = []
     raw_order = answer.get("order")
     for item in raw_order if isinstance(raw_order, list) else []:
@@ -214,33 +212,47 @@ def validate(text: str, doc: RcaDocument, known_services: Iterable[str]) -> Vali
     return Validated(summary, order, claims, violations)
 
 
-def apply(doc: RcaDocument, result: Validated) -> RcaDocument:
-    """The document with the validated summary and order (ranks follow the new order)."""
+def apply(doc: Doc, result: Validated) -> Doc:
+    """The document with the validated summary and order (ranks and suspects follow the
+    new order; confidences stay those calibration gave)."""
     if result.summary:
-        doc.summary = result.summary
+        doc["summary"] = result.summary
     if result.order:
-        first = [doc.hypotheses[i] for i in result.order]
-        rest = [h for i, h in enumerate(doc.hypotheses) if i not in result.order]
+        hyps = doc["hypotheses"]
+        first = [hyps[i] for i in result.order]
+        rest = [h for i, h in enumerate(hyps) if i not in result.order]
         services: list[str] = []
         for h in first + rest:
-            if h.service not in services:
-                services.append(h.service)
-        for h in doc.hypotheses:
-            h.rank = services.index(h.service) + 1
-        doc.hypotheses = first + rest
+            if h["service"] not in services:
+                services.append(h["service"])
+        for h in hyps:
+            h["rank"] = services.index(h["service"]) + 1
+        doc["hypotheses"] = first + rest
+        best = {}
+        for h in doc["hypotheses"]:
+            best.setdefault(h["service"], h)
+        doc["suspects"] = [
+            {
+                "service": h["service"],
+                "kind": h["kind"],
+                "confidence": h["confidence"],
+                "rank": h["rank"],
+            }
+            for h in best.values()
+        ]
     return doc
 
 
 def summarise(
-    doc: RcaDocument,
+    doc: Doc,
     settings: LlmSettings,
     *,
     team: str,
     known_services: Iterable[str],
     limiter: TeamRateLimit | None = None,
 ) -> LlmCall:
-    """Ask the model; apply what survives validation to ``doc``; return the call's record.
-    Any failure leaves the deterministic document as it was."""
+    """Ask the model; apply what survives validation to ``doc`` (a stored document, changed
+    in place); return the call's record. Any failure leaves the document as it was."""
     if not settings.enabled:
         return LlmCall(settings.model, "disabled")
     limiter = limiter or TeamRateLimit(settings.calls_per_team_per_hour)

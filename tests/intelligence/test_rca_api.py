@@ -4,6 +4,8 @@ timeline); visibility follows the incident's."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from incidents.models import Incident, TimelineEvent
@@ -99,3 +101,90 @@ def test_responders_confirm_or_reject_hypotheses_audited_and_kept(
     assert event.message.startswith("root cause payments /") and event.message.endswith("rejected")
     shown = api(users["viewer"]).get(url(incident)).json()["verdicts"]
     assert [v["verdict"] for v in shown] == ["rejected", "confirmed"]
+
+
+@pytest.fixture
+def llm_server(settings):
+    """A loopback fake OpenAI-compatible server configured as the product's LLM."""
+    from tests.intelligence.test_rca_llm import completion, fake_llm
+
+    def answer(body):
+        data = json.loads(body["messages"][1]["content"])
+        first = data["hypotheses"][0]
+        return completion(
+            json.dumps(
+                {
+                    "summary": f"{first['service']} is failing; its evidence is strong.",
+                    "order": [first["id"]],
+                    "claims": [{"text": "new errors", "evidence": first["evidence"][0]["id"]}],
+                }
+            )
+        )
+
+    with fake_llm(answer) as (url, seen):
+        settings.RELIABILITY_LLM_URL = url
+        settings.RELIABILITY_LLM_MODEL = "fake-1"
+        settings.RELIABILITY_LLM_API_KEY = "sk-never-stored"
+        yield seen
+
+
+def test_llm_off_by_default_is_refused_as_a_trigger(
+    signals,  # noqa: F811
+    open_incident,  # noqa: F811
+    users,
+    api,
+):
+    incident = open_incident()
+    response = api(users["responder"]).post(url(incident) + "summary/")
+    assert response.status_code == 409 and response.json()["code"] == "llm_disabled"
+    assert "llm" not in Insight.objects.get(incident=incident).evidence["rca"]
+
+
+def test_the_run_asks_the_configured_llm_and_records_the_call_without_secrets(
+    llm_server,
+    signals,  # noqa: F811
+    open_incident,  # noqa: F811
+):
+    incident = open_incident()
+    insight = Insight.objects.get(incident=incident)
+    record = insight.evidence["rca"]["llm"]
+    assert record["outcome"] == "ok" and record["model"] == "fake-1"
+    assert record["prompt_tokens"] == 321 and record["latency_s"] >= 0
+    assert insight.summary == "payments is failing; its evidence is strong."
+    assert "sk-never-stored" not in json.dumps(insight.evidence)
+    assert llm_server[0]["auth"] == "Bearer sk-never-stored"
+
+
+def test_llm_summary_trigger_needs_respond_is_audited_and_rate_limited_per_user_and_team(
+    llm_server,
+    signals,  # noqa: F811
+    open_incident,  # noqa: F811
+    users,
+    api,
+    monkeypatch,
+):
+    from intelligence.api.views import TriggerThrottle
+
+    monkeypatch.setattr(
+        TriggerThrottle,
+        "THROTTLE_RATES",
+        {"rca_summary_user": "2/min", "rca_summary_team": "3/min"},
+    )
+    incident = open_incident()
+    summary = url(incident) + "summary/"
+    assert api(users["viewer"]).post(summary).status_code == 403
+    assert api(users["outsider"]).post(summary).status_code == 404
+    responder = api(users["responder"])
+    first = responder.post(summary)
+    assert first.status_code == 200, first.content
+    assert first.json()["llm"]["outcome"] == "ok"
+    assert AuditLog.objects.filter(action="incident.rca_summary_requested").count() == 1
+    assert responder.post(summary).status_code == 200
+    limited = responder.post(summary)
+    assert limited.status_code == 429 and int(limited["Retry-After"]) > 0
+    sre = api(users["sre"])
+    assert sre.post(summary).status_code == 200  # another user: its own budget...
+    team_limited = sre.post(summary)
+    assert team_limited.status_code == 429  # ...but the team's is spent (3 per minute)
+    throttled = AuditLog.objects.filter(action="incident.rca_summary_throttled")
+    assert sorted(a.changes["per"] for a in throttled) == ["team", "user"]

@@ -47,7 +47,7 @@ def document():
         baseline_start=T0 - timedelta(hours=1),
         baseline_end=T0 - timedelta(minutes=5),
     )
-    return build_rca(findings, context)
+    return build_rca(findings, context).as_dict()
 
 
 KNOWN = ["frontend", "checkout", "payments", "catalog", "db", "auth"]
@@ -111,15 +111,15 @@ def settings_for(url: str, timeout: float = 5.0) -> LlmSettings:
 
 def test_off_by_default_and_deterministic_summary_stays():
     doc = document()
-    before = doc.summary
+    before = doc["summary"]
     call = summarise(doc, LlmSettings.from_env({}), team="t", known_services=KNOWN)
     assert call.outcome == "disabled"
-    assert doc.summary == before and "payments" in before
+    assert doc["summary"] == before and "payments" in before
 
 
 def test_a_good_answer_writes_the_summary_and_reorders_only_supported_hypotheses():
     doc = document()
-    ids = {h.service: f"h{i}" for i, h in reversed(list(enumerate(doc.hypotheses)))}
+    ids = {h["service"]: f"h{i}" for i, h in reversed(list(enumerate(doc["hypotheses"])))}
     answer = {
         "summary": "payments ran out of CPU; checkout's latency follows it.",
         "order": [ids["checkout"], ids["payments"]],
@@ -129,8 +129,9 @@ def test_a_good_answer_writes_the_summary_and_reorders_only_supported_hypotheses
         call = summarise(doc, settings_for(url), team="t", known_services=KNOWN, limiter=limiter())
     assert call.outcome == "ok", call.violations
     assert (call.prompt_tokens, call.completion_tokens, call.model) == (321, 45, "fake-1")
-    assert doc.summary == answer["summary"]
-    assert doc.hypotheses[0].service == "checkout" and doc.hypotheses[0].rank == 1
+    assert doc["summary"] == answer["summary"]
+    assert doc["hypotheses"][0]["service"] == "checkout" and doc["hypotheses"][0]["rank"] == 1
+    assert [s["service"] for s in doc["suspects"]][:2] == ["checkout", "payments"]
     assert seen[0]["path"] == "/v1/chat/completions"
     assert seen[0]["auth"] == "Bearer sk-secret-123"
     assert "sk-secret-123" not in json.dumps(call.as_dict())
@@ -143,18 +144,18 @@ def test_garbage_answer_is_dropped_and_the_document_is_unchanged():
         (200, json.dumps({"choices": []})),
     ):
         doc = document()
-        before = (doc.summary, [h.service for h in doc.hypotheses])
+        before = (doc["summary"], [h["service"] for h in doc["hypotheses"]])
         with fake_llm(lambda body, g=garbage: g) as (url, _):
             call = summarise(
                 doc, settings_for(url), team="t", known_services=KNOWN, limiter=limiter()
             )
         assert call.outcome in ("invalid", "unavailable")
-        assert (doc.summary, [h.service for h in doc.hypotheses]) == before
+        assert (doc["summary"], [h["service"] for h in doc["hypotheses"]]) == before
 
 
 def test_slow_answer_hits_the_time_limit():
     doc = document()
-    before = doc.summary
+    before = doc["summary"]
 
     def slow(body):
         time.sleep(1.5)
@@ -167,12 +168,12 @@ def test_slow_answer_hits_the_time_limit():
         )
         assert time.perf_counter() - began < 1.4
     assert call.outcome == "unavailable"
-    assert doc.summary == before
+    assert doc["summary"] == before
 
 
 def test_hostile_answer_cannot_introduce_a_service_a_link_or_an_unsupported_fact():
     doc = document()
-    before = doc.summary
+    before = doc["summary"]
     hostile = {
         "summary": "The root cause is auth, details at http://evil.example",
         "order": ["h99", "auth", "h0"],
@@ -191,9 +192,9 @@ def test_hostile_answer_cannot_introduce_a_service_a_link_or_an_unsupported_fact
 
     with fake_llm(answer) as (url, _):
         call = summarise(doc, settings_for(url), team="t", known_services=KNOWN, limiter=limiter())
-    assert doc.summary == before  # the summary named a service without evidence: dropped
-    assert "auth" not in {h.service for h in doc.hypotheses}
-    assert doc.hypotheses[0].service == "payments"
+    assert doc["summary"] == before  # it named a service without evidence: dropped
+    assert "auth" not in {h["service"] for h in doc["hypotheses"]}
+    assert doc["hypotheses"][0]["service"] == "payments"
     assert call.outcome == "partial"
     assert any("h99" in v for v in call.violations)
     assert any("without evidence" in v for v in call.violations)
