@@ -290,6 +290,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--fit", action="store_true", help="fit calibration.json on fit seeds")
     parser.add_argument("--quick", action="store_true", help="two seeds per family")
+    parser.add_argument(
+        "--tune", action="store_true", help="score the fit seeds only (choosing weights); no files"
+    )
     args = parser.parse_args()
     log = lambda text: print(text, flush=True)  # noqa: E731
     if args.fit:
@@ -302,6 +305,12 @@ def main() -> None:
         print(json.dumps({"coef": cal.coef, "intercept": cal.intercept}, indent=2))
         return
     CALIBRATION = Calibration.load()
+    if args.tune:
+        lab_cases = run_family("lab", FIT_LAB_SEEDS, log)
+        cad_cases = run_family("cadvisor", FIT_CADVISOR_SEEDS, log)
+        for title, cases in (("lab (fit seeds)", lab_cases), ("cadvisor (fit seeds)", cad_cases)):
+            print("\n".join(_table(summarise(cases), title)))
+        return
     lab_seeds = EVAL_LAB_SEEDS[:1] if args.quick else EVAL_LAB_SEEDS
     cad_seeds = EVAL_CADVISOR_SEEDS[:2] if args.quick else EVAL_CADVISOR_SEEDS
     lab_cases = run_family("lab", lab_seeds, log)

@@ -94,7 +94,8 @@ FAULT_AGO_S = 1500.0  # the fault starts 25 minutes before the end of the histor
 
 def lab_specs(seeds: list[int]) -> list[tuple[str, str, list[str], int, list[str]]]:
     """(name, kind, fault strings, seed, noise rollouts) for every kind x seed, plus
-    overlapping pairs."""
+    overlapping pairs: two unrelated faults 90 s apart (both are the truth when both started
+    before the first alert)."""
     specs = []
     for i, seed in enumerate(seeds):
         for kind in LAB_KINDS:
@@ -110,7 +111,7 @@ def lab_specs(seeds: list[int]) -> list[tuple[str, str, list[str], int, list[str
         a, b = rnd.sample(["bad_deploy", "cpu_saturation", "slow_dependency", "noisy_neighbour"], 2)
         ta = LAB_TARGETS[a][i % 5]
         tb = next(t for t in LAB_TARGETS[b] if t != ta)
-        faults = [f"{a}:{ta}@-{int(FAULT_AGO_S)}s", f"{b}:{tb}@-{int(FAULT_AGO_S - 240)}s"]
+        faults = [f"{a}:{ta}@-{int(FAULT_AGO_S)}s", f"{b}:{tb}@-{int(FAULT_AGO_S - 90)}s"]
         specs.append((f"lab/overlap/{a}+{b}/s{seed}", a, faults, seed, []))
     return specs
 
@@ -149,7 +150,8 @@ def lab_scenario(
             name=name,
             family="lab",
             kind=kind,
-            truth=[f.service for f in truth_faults],
+            # a fault that starts after the alert cannot be what the alert is about
+            truth=[f.service for f in truth_faults if f.start <= alert_at],
             truth_kind=LAB_KIND_TO_HYPOTHESIS[kind],
             prometheus_url=server.base_url,
             kubernetes_url=server.base_url,

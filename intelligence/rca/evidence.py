@@ -129,6 +129,8 @@ def _metric_family(finding: Finding) -> str:
         return "disk"
     if "saturation" in name or "utiliz" in name:
         return "saturation"
+    if name.endswith("_count"):
+        return "traffic"  # how many were observed, whatever the histogram measures
     if "queue" in name or "backlog" in name or re.search(r"(^|_)lag(_|$)", name):
         return "queue"
     if any(w in name for w in ("duration", "latency", "response_time", "_seconds")):

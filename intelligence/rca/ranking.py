@@ -49,7 +49,7 @@ _NOT_ABNORMAL = frozenset({"deploy", "config", "symptom", "other", "traffic"})
 
 
 # resources that more requests use up: rising with traffic, they are load, not a fault
-_LOAD_FAMILIES = frozenset({"cpu", "saturation", "pool", "disk"})
+_LOAD_FAMILIES = frozenset({"cpu", "saturation", "pool", "disk", "errors"})
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,10 @@ class Weights:
     )
     # a finding at least this strong makes its service "abnormal" (onset order, explaining)
     abnormal: float = 0.5
+    # the service's onset is the earliest of its findings at least this share of its strongest
+    onset_strength: float = 0.9
+    # share of the other abnormal services that depend on this one (it would explain them)
+    coverage_weight: float = 1.0
     # inherited-capable evidence is multiplied by this when a dependency was abnormal first
     explained_discount: float = 0.3
     # a dependency counts as "first" if its onset is at most this much after the service's
@@ -98,6 +102,8 @@ class Weights:
     healthy_factor: float = 0.2
     # resource use that rose with the service's own traffic is load its callers pushed
     load_discount: float = 0.5
+    # ... and so are errors whose rise is no stronger than this times the traffic's
+    load_errors_margin: float = 1.1
 
 
 @dataclass
@@ -142,24 +148,43 @@ class _Profile:
     onset: datetime | None = None
     abnormal: bool = False
     changes: list[Finding] = field(default_factory=list)
+    strongest: float = 0.0
+    abnormal_findings: list[Finding] = field(default_factory=list)
 
 
 def _profiles(findings: Iterable[Finding], weights: Weights) -> dict[str, _Profile]:
     out: dict[str, _Profile] = {}
+    families: dict[str, list[tuple[str, Finding]]] = {}
     for f in findings:
         p = out.setdefault(f.service, _Profile(f.service))
         fam = family(f)
+        families.setdefault(f.service, []).append((fam, f))
         if fam in ("deploy", "config") and f.kind in ("change", "k8s_event"):
             p.changes.append(f)
         current = p.best.get(fam)
         if current is None or f.score > current.score:
             p.best[fam] = f
-        if fam in _NOT_ABNORMAL or f.score < weights.abnormal:
-            continue
-        p.abnormal = True
-        if f.onset is not None and (p.onset is None or f.onset < p.onset):
-            p.onset = f.onset
+    for slug, p in out.items():
+        for fam, f in families[slug]:
+            if fam in _NOT_ABNORMAL or f.score < weights.abnormal or _is_load(p, fam, f, weights):
+                continue
+            p.abnormal = True
+            p.strongest = max(p.strongest, float(f.score))
+            p.abnormal_findings.append(f)
+        # the onset of what is most abnormal about the service, not of a marginal blip
+        bar = max(weights.abnormal, weights.onset_strength * p.strongest)
+        onsets = [f.onset for f in p.abnormal_findings if f.onset and f.score >= bar]
+        p.onset = min(onsets) if onsets else None
     return out
+
+
+def _is_load(p: _Profile, fam: str, f: Finding, weights: Weights) -> bool:
+    """Resource use or errors that rose no more than the service's own traffic: more work
+    pushed by its callers, not a fault of its own."""
+    traffic = p.best.get("traffic")
+    if fam not in _LOAD_FAMILIES or traffic is None or traffic.score < weights.abnormal:
+        return False
+    return fam != "errors" or f.score <= traffic.score * weights.load_errors_margin
 
 
 def _graph(
@@ -237,7 +262,7 @@ def rank_hypotheses(
             elif not is_own(fam) and first_below:
                 base *= w.explained_discount
                 reason = f"{fam} may be inherited from {', '.join(sorted(first_below)[:3])}"
-            elif loaded and fam in _LOAD_FAMILIES:
+            elif loaded and _is_load(p, fam, f, w):
                 base *= w.load_discount
                 reason = f"{fam} rose with {slug}'s traffic: load from its callers"
                 contradicting.append(EvidenceItem(traffic, "traffic", base, False, reason))
@@ -268,6 +293,10 @@ def rank_hypotheses(
                 total += w.onset_weight * 0.5
             if not below:
                 total += w.downstream_weight
+            others = [a for a in abnormal if a != slug]
+            if others and slug in graph:
+                covered = sum(1 for a in others if a in graph and graph.hops(a, slug) is not None)
+                total += w.coverage_weight * covered / len(others)
         if slug == probable_origin:
             total += w.origin_weight
             # the origin as evidence: an item of its own without a finding of its own
