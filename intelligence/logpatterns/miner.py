@@ -168,7 +168,21 @@ def _is_key(token: str | None) -> bool:
     )
 
 
-def looks_variable(token: str, previous: str | None) -> bool:
+def _after_key(token: str, previous: str | None, following: str | None) -> bool:
+    """True when ``token`` is the value of the key before it.
+
+    After "key=" always. After "key:" only when the value is delimited: last in the
+    message, followed by punctuation, another key or a bracket. "ciod: failed to read"
+    is a component label followed by a sentence, not a key and its value.
+    """
+    if not _is_key(previous):
+        return False
+    if previous[-1] == "=" or following is None or token[-1] in ",;)]}":  # type: ignore[index]
+        return True
+    return _is_key(following) or following[0] in "([{" or _KEYED_VALUE.match(following) is not None
+
+
+def looks_variable(token: str, previous: str | None, following: str | None = None) -> bool:
     """True when a constant token sits where values go or is shaped like an identifier.
 
     Such positions need less evidence to become a slot (``min_distinct_role`` values). An
@@ -178,7 +192,7 @@ def looks_variable(token: str, previous: str | None) -> bool:
     if WILDCARD in token:
         return True
     if token.isalpha():  # a plain word: only its role or being a null can make it a value
-        return token in _NULLS or _is_key(previous)
+        return token in _NULLS or _after_key(token, previous, following)
     core = _STRIP.sub("", token)
     if not core or token[-1] == "=":  # a key (with an empty value), not a value
         return False
@@ -187,7 +201,7 @@ def looks_variable(token: str, previous: str | None) -> bool:
     if _CONSTANT_NAME.match(value) and "_" in value:
         return False
     labelled = token[-1] == ":"  # "nvme0:" labels what follows: judged by shape alone
-    if not labelled and _is_key(previous):
+    if not labelled and _after_key(token, previous, following):
         return True
     if core in _NULLS:
         return True
@@ -256,7 +270,7 @@ class TemplateMiner:
         self._skeletons: dict[tuple[Any, ...], dict[tuple[str, ...], str]] = {}
         # key with value+unit runs folded -> raw keys seen -> template id
         self._spans: dict[tuple[str, ...], dict[tuple[str, ...], str]] = {}
-        self._value_like: dict[tuple[str, str | None], bool] = {}
+        self._value_like: dict[tuple[str, str | None, str | None], bool] = {}
         self._tick = 0
 
     # ------------------------------------------------------------------ mining
@@ -543,14 +557,14 @@ class TemplateMiner:
                     work.append(root)
         return self.resolve(result)
 
-    def _looks_variable(self, token: str, previous: str | None) -> bool:
+    def _looks_variable(self, token: str, previous: str | None, following: str | None) -> bool:
         """``looks_variable``, cached (templates share most of their tokens)."""
-        key = (token, previous)
+        key = (token, previous, following)
         hit = self._value_like.get(key)
         if hit is None:
             if len(self._value_like) >= self.config.max_buckets:
                 self._value_like.clear()
-            hit = self._value_like[key] = looks_variable(token, previous)
+            hit = self._value_like[key] = looks_variable(token, previous, following)
         return hit
 
     def _skeleton(self, tpl: Template) -> tuple[tuple[Any, ...], tuple[str, ...], list[int]] | None:
@@ -569,7 +583,7 @@ class TemplateMiner:
             if gen:
                 skel.append(WILDCARD)
                 prev = None
-            elif self._looks_variable(tok, prev):
+            elif self._looks_variable(tok, prev, tpl.tokens[i + 1] if i + 1 < n else None):
                 key = _KEY_PREFIX.match(tok)  # "user=root" and "user=guest" share "user="
                 keyed = key is not None and key.end() < len(tok)  # "nvme0:" is not a key
                 skel.append(("key", key.group(0)) if keyed else ("value",))

@@ -39,11 +39,26 @@ def test_key_equals_value_with_two_values_is_a_slot() -> None:
 def test_key_colon_value_in_separate_tokens_is_a_slot() -> None:
     text = _one_template(
         [
-            "Policy: strict applied to tenant group west",
-            "Policy: relaxed applied to tenant group west",
+            "Policy: strict, applied to tenant group west",
+            "Policy: relaxed, applied to tenant group west",
         ]
     )
-    assert text == "Policy: <*> applied to tenant group west"
+    assert text == "Policy: <*>, applied to tenant group west"
+    text = _one_template(
+        [
+            "tenant west state: Staged (pending reboot)",
+            "tenant west state: Installed (pending reboot)",
+        ]
+    )
+    assert text == "tenant west state: <*> (pending reboot)"
+
+
+def test_a_component_label_followed_by_a_sentence_is_not_a_key() -> None:
+    lines = [
+        "ciod: failed to read message prefix on control stream",
+        "ciod: managed to read message prefix on control stream",
+    ]
+    assert _count(lines) == 2
 
 
 def test_quoted_value_of_varying_word_count_is_one_slot() -> None:
@@ -188,6 +203,8 @@ def test_plain_words_still_need_three_values() -> None:
 
 def test_looks_variable_by_role_and_shape() -> None:
     assert looks_variable("fast", "queue:")
+    assert looks_variable("fast,", "queue:", "next")
+    assert not looks_variable("failed", "ciod:", "to")
     assert looks_variable("queue=fast", None)
     assert looks_variable("[core.c]", None)
     assert looks_variable("a.b.c", None)
