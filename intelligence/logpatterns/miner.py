@@ -56,6 +56,7 @@ _IDENTIFIER = re.compile(
 # are values.
 _CONSTANT_NAME = re.compile(r"^(?:[\w$]+\.)*[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*$")
 _NULLS = frozenset({"null", "NULL", "Null", "None", "nil", "NIL", "undefined"})
+_MISSING = frozenset({"-", "--", "N/A", "n/a"})
 STATE_VERSION = 1
 
 
@@ -646,6 +647,11 @@ class TemplateMiner:
         # "()" next to "(<*>)": the same shape with an empty value, so it is a slot.
         bare = {v.replace(WILDCARD, "") for v in values if WILDCARD in v}
         if any(v in bare for v in values if WILDCARD not in v):
+            return True
+        # "ratio=-" or "(N/A)" next to "ratio=<*>" or "(<*>)": a missing value spelled out.
+        masked = [v for v in values if WILDCARD in v]
+        missing = {m.replace(WILDCARD, gap) for m in masked for gap in _MISSING}
+        if any(v in missing for v in values if WILDCARD not in v):
             return True
         # "null" next to anything else: an absent object and a present one.
         if any(_STRIP.sub("", v).rsplit("=", 1)[-1] in _NULLS for v in values):

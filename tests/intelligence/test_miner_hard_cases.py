@@ -135,6 +135,11 @@ def test_several_value_positions_differing_at_once_are_one_template() -> None:
     )
 
 
+def test_a_dash_for_a_missing_value_next_to_a_masked_one_is_a_slot() -> None:
+    _one_template(["cache hit ratio=0.93 on shard east", "cache hit ratio=- on shard east"])
+    _one_template(["probe latency (N/A) for edge", "probe latency (12ms) for edge"])
+
+
 # --- values glued to punctuation or letters -----------------------------------------
 
 
