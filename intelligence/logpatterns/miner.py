@@ -183,6 +183,31 @@ def _after_key(token: str, previous: str | None, following: str | None) -> bool:
     return _is_key(following) or following[0] in "([{" or _KEYED_VALUE.match(following) is not None
 
 
+# What a token's own text says about it being a value (``value_kind``).
+NEVER, BY_ROLE, ALWAYS = 0, 1, 2
+
+
+def value_kind(token: str) -> int:
+    """ALWAYS when a token's text marks it as a value, BY_ROLE when it is one only after a
+    key, NEVER when it is a key, a label or an UPPER_SNAKE constant."""
+    if WILDCARD in token:
+        return ALWAYS
+    if token.isalpha():  # a plain word: only its role or being a null can make it a value
+        return ALWAYS if token in _NULLS else BY_ROLE
+    core = _STRIP.sub("", token)
+    if not core or token[-1] == "=":  # a key (with an empty value), not a value
+        return NEVER
+    key = _KEY_PREFIX.match(token)
+    value = _STRIP.sub("", token[key.end() :]) if key else core
+    if _CONSTANT_NAME.match(value) and "_" in value:
+        return NEVER
+    if core in _NULLS or _KEYED_VALUE.match(token) or _ENCLOSED.match(token):
+        return ALWAYS
+    if _IDENTIFIER.search(core):
+        return ALWAYS
+    return NEVER if token[-1] == ":" else BY_ROLE  # "nvme:" labels what follows
+
+
 def looks_variable(token: str, previous: str | None, following: str | None = None) -> bool:
     """True when a constant token sits where values go or is shaped like an identifier.
 
@@ -190,23 +215,8 @@ def looks_variable(token: str, previous: str | None, following: str | None = Non
     already masked token counts too ("user=<*>" next to "user=root"); a key with an empty
     value ("rhost=") does not.
     """
-    if WILDCARD in token:
-        return True
-    if token.isalpha():  # a plain word: only its role or being a null can make it a value
-        return token in _NULLS or _after_key(token, previous, following)
-    core = _STRIP.sub("", token)
-    if not core or token[-1] == "=":  # a key (with an empty value), not a value
-        return False
-    key = _KEY_PREFIX.match(token)
-    value = _STRIP.sub("", token[key.end() :]) if key else core
-    if _CONSTANT_NAME.match(value) and "_" in value:
-        return False
-    labelled = token[-1] == ":"  # "nvme0:" labels what follows: judged by shape alone
-    if not labelled and _after_key(token, previous, following):
-        return True
-    if core in _NULLS:
-        return True
-    return bool(_KEYED_VALUE.match(token) or _ENCLOSED.match(token) or _IDENTIFIER.search(core))
+    kind = value_kind(token)
+    return kind == ALWAYS or (kind == BY_ROLE and _after_key(token, previous, following))
 
 
 class Match(NamedTuple):
@@ -271,7 +281,7 @@ class TemplateMiner:
         self._skeletons: dict[tuple[Any, ...], dict[tuple[str, ...], str]] = {}
         # key with value+unit runs folded -> raw keys seen -> template id
         self._spans: dict[tuple[str, ...], dict[tuple[str, ...], str]] = {}
-        self._value_like: dict[tuple[str, str | None, str | None], bool] = {}
+        self._kinds: dict[str, int] = {}
         self._tick = 0
 
     # ------------------------------------------------------------------ mining
@@ -558,15 +568,14 @@ class TemplateMiner:
                     work.append(root)
         return self.resolve(result)
 
-    def _looks_variable(self, token: str, previous: str | None, following: str | None) -> bool:
-        """``looks_variable``, cached (templates share most of their tokens)."""
-        key = (token, previous, following)
-        hit = self._value_like.get(key)
-        if hit is None:
-            if len(self._value_like) >= self.config.max_buckets:
-                self._value_like.clear()
-            hit = self._value_like[key] = looks_variable(token, previous, following)
-        return hit
+    def _value_kind(self, token: str) -> int:
+        """``value_kind``, cached per token (templates share most of their tokens)."""
+        kind = self._kinds.get(token)
+        if kind is None:
+            if len(self._kinds) >= self.config.max_buckets:
+                self._kinds.clear()
+            kind = self._kinds[token] = value_kind(token)
+        return kind
 
     def _skeleton(self, tpl: Template) -> tuple[tuple[Any, ...], tuple[str, ...], list[int]] | None:
         """The template with its value-like constant positions blanked, and their values.
@@ -584,7 +593,9 @@ class TemplateMiner:
             if gen:
                 skel.append(WILDCARD)
                 prev = None
-            elif self._looks_variable(tok, prev, tpl.tokens[i + 1] if i + 1 < n else None):
+            elif (kind := self._value_kind(tok)) == ALWAYS or (
+                kind == BY_ROLE and _after_key(tok, prev, tpl.tokens[i + 1] if i + 1 < n else None)
+            ):
                 key = _KEY_PREFIX.match(tok)  # "user=root" and "user=guest" share "user="
                 keyed = key is not None and key.end() < len(tok)  # "nvme0:" is not a key
                 skel.append(("key", key.group(0)) if keyed else ("value",))
