@@ -55,6 +55,9 @@ _IDENTIFIER = re.compile(
 # ``min_distinct_code`` values; short upper-case words ("GET", "POST") in value positions
 # are values.
 _CONSTANT_NAME = re.compile(r"^(?:[\w$]+\.)*[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*$")
+# A CamelCase compound of three or more parts ("UpdateOrchestratorAgent") names a class,
+# agent or process, like a dotted name does; one Capitalised word ("Started") does not.
+_CAMEL = re.compile(r"[a-z][A-Z][a-z]+[A-Z]")
 _NULLS = frozenset({"null", "NULL", "Null", "None", "nil", "NIL", "undefined"})
 _MISSING = frozenset({"-", "--", "N/A", "n/a"})
 STATE_VERSION = 1
@@ -193,6 +196,8 @@ def value_kind(token: str) -> int:
     if WILDCARD in token:
         return ALWAYS
     if token.isalpha():  # a plain word: only its role or being a null can make it a value
+        if _CAMEL.search(token):
+            return ALWAYS
         return ALWAYS if token in _NULLS else BY_ROLE
     core = _STRIP.sub("", token)
     if not core or token[-1] == "=":  # a key (with an empty value), not a value

@@ -115,6 +115,17 @@ def test_tilde_and_underscore_joined_identifiers_are_one_slot() -> None:
     )
 
 
+def test_camel_case_component_names_are_one_slot() -> None:
+    text = _one_template(
+        [
+            "session 12 initialized by client UpdateOrchestratorAgent now",
+            "session 40 initialized by client TrustedInstallerService now",
+        ]
+    )
+    assert text == "session <*> initialized by client <*> now"
+    assert _count(["job Started by operator", "job Stopped by operator"]) == 2
+
+
 def test_bracketed_file_names_are_one_slot() -> None:
     text = _one_template(
         [
