@@ -60,6 +60,9 @@ _CONSTANT_NAME = re.compile(r"^(?:[\w$]+\.)*[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*$")
 _CAMEL = re.compile(r"[a-z][A-Z][a-z]+[A-Z]")
 _NULLS = frozenset({"null", "NULL", "Null", "None", "nil", "NIL", "undefined"})
 _MISSING = frozenset({"-", "--", "N/A", "n/a"})
+# Sibling groups that never merge (too few constants) are cleared at this size, so memory
+# stays bounded on streams that keep producing new siblings.
+_MAX_GROUP = 256
 STATE_VERSION = 1
 
 
@@ -421,6 +424,8 @@ class TemplateMiner:
         if len(self._spans) >= self.config.max_buckets:
             self._spans.clear()
         seen = self._spans.setdefault(span_key, {})
+        if len(seen) >= _MAX_GROUP:
+            seen.clear()
         seen[key] = tid
         live = {self.resolve(t) for t in seen.values()}
         group = [self.templates[t] for t in live if t in self.templates]
@@ -625,6 +630,8 @@ class TemplateMiner:
             if len(self._skeletons) >= self.config.max_buckets:
                 self._skeletons.clear()
             group = self._skeletons[skel] = {}
+        if len(group) >= _MAX_GROUP:
+            group.clear()
         group[values] = tpl.id
         live_ids = {self.resolve(t) for t in group.values()}
         live = [self.templates[t] for t in live_ids if t in self.templates]

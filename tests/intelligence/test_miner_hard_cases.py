@@ -256,3 +256,12 @@ def test_generated_systems_are_deterministic_and_labelled() -> None:
         assert (contents, truth) == generate(name, lines=50)
         assert len(contents) == len(truth) == 50
         assert all("<*>" in t for t in truth)
+
+
+def test_sibling_indexes_stay_bounded() -> None:
+    from intelligence.logpatterns import miner as miner_module
+
+    m = TemplateMiner()
+    # Two constants in eight tokens: too few for a merge, so the skeleton group only grows.
+    m.add_many([f"a b v{i}.x w{i}.y u{i}.z t{i}.q s{i}.r p{i}.s" for i in range(300)])
+    assert all(len(g) <= miner_module._MAX_GROUP for g in m._skeletons.values())
