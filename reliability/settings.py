@@ -132,7 +132,7 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.SearchFilter",
-        "rest_framework.filters.OrderingFilter",
+        "reliability.api.filters.StableOrderingFilter",
     ],
     "DEFAULT_PAGINATION_CLASS": "reliability.api.pagination.StandardPagination",
     "PAGE_SIZE": 50,
@@ -143,6 +143,11 @@ REST_FRAMEWORK = {
         "integration": env("THROTTLE_INTEGRATION_RATE", default="600/min"),
     },
     "EXCEPTION_HANDLER": "reliability.api.exceptions.exception_handler",
+    "DEFAULT_PARSER_CLASSES": [
+        "reliability.api.parsers.SafeJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
 }
 
 SPECTACULAR_SETTINGS = {

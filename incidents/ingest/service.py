@@ -33,6 +33,7 @@ from incidents.numbering import reserve_numbers
 from incidents.signals import incident_activity
 from incidents.timeline import add_events, condense
 from reliability import audit
+from reliability.db import retry_transaction
 
 logger = logging.getLogger(__name__)
 
@@ -102,14 +103,43 @@ def ingest(integration: Integration, alerts_in: list[AlertIn], now: datetime) ->
     latest: dict[str, AlertIn] = {}
     for alert in alerts_in:  # the same alert twice in one payload: the last one counts
         latest[alert.fingerprint] = alert
-    result = IngestResult(received=len(alerts_in))
     if not latest:
-        return result
+        return IngestResult(received=len(alerts_in))
     keys = {
         fp: f"{integration.pk}:{group_key_for(a, integration.group_by)}" for fp, a in latest.items()
     }
     services = _services_index()
+    # a lock cycle with another writer (PostgreSQL aborts one side) is retried, never a 500
+    result, pending = retry_transaction(
+        lambda: _store(integration, latest, keys, services, now, received=len(alerts_in))
+    )
+    if pending and settings.CELERY_TASK_ALWAYS_EAGER:
+        # embedded mode and tests: decide now so the response names the incidents (those
+        # of other webhooks' alerts too when one run decided them together)
+        decided = correlate_until_done(integration.team_id).get(integration.pk)
+        if decided is not None:
+            result.incidents_opened = decided.incidents_opened
+            result.incidents_updated = sorted(
+                set(result.incidents_updated + decided.incidents_updated)
+                - set(decided.incidents_opened)
+            )
+            result.incidents_resolved = sorted(
+                set(result.incidents_resolved + decided.incidents_resolved)
+            )
+    return result
 
+
+def _store(
+    integration: Integration,
+    latest: dict[str, AlertIn],
+    keys: dict[str, str],
+    services: list[tuple[int, str, dict]],
+    now: datetime,
+    *,
+    received: int,
+) -> tuple[IngestResult, bool]:
+    """``ingest``'s transaction: upsert, apply resolutions, audit. Safe to run again."""
+    result = IngestResult(received=received)
     with transaction.atomic(), audit.audit_context(via="ingestion"):
         lock_keys({f"fp:{integration.pk}:{fp}" for fp in latest})
         existing = {
@@ -141,22 +171,10 @@ def ingest(integration: Integration, alerts_in: list[AlertIn], now: datetime) ->
             integration,
             changes={k: v for k, v in result.as_dict().items() if v},
         )
-        if any(row.correlation_pending for row in rows):
+        pending = any(row.correlation_pending for row in rows)
+        if pending:
             _request_correlation(integration.team_id)
-    if any(row.correlation_pending for row in rows) and settings.CELERY_TASK_ALWAYS_EAGER:
-        # embedded mode and tests: decide now so the response names the incidents (those
-        # of other webhooks' alerts too when one run decided them together)
-        decided = correlate_until_done(integration.team_id).get(integration.pk)
-        if decided is not None:
-            result.incidents_opened = decided.incidents_opened
-            result.incidents_updated = sorted(
-                set(result.incidents_updated + decided.incidents_updated)
-                - set(decided.incidents_opened)
-            )
-            result.incidents_resolved = sorted(
-                set(result.incidents_resolved + decided.incidents_resolved)
-            )
-    return result
+    return result, pending
 
 
 QUEUED_TTL_S = 60  # a run lost before it started frees its team for another after this
@@ -227,10 +245,15 @@ def correlate_pending(team_id: int, limit: int = CORRELATION_BATCH) -> PendingRu
     keys); alerts a webhook is still writing are skipped, that webhook queues its own run.
     All waiting alerts of an integration go through the correlator as one batch, each
     with its own arrival time, so a backlog of small webhooks costs one candidate lookup.
-    Deciding clears the flag in the same transaction: running twice decides nothing twice.
+    Deciding clears the flag in the same transaction: running twice decides nothing twice,
+    so a transaction PostgreSQL aborts for a lock cycle is simply run again.
     """
-    run = PendingRun()
     cache.delete(_queued_key(team_id))  # before reading: later webhooks queue a new run
+    return retry_transaction(lambda: _correlate_pending_once(team_id, limit))
+
+
+def _correlate_pending_once(team_id: int, limit: int) -> PendingRun:
+    run = PendingRun()
     with transaction.atomic(), audit.audit_context(via="correlation"):
         lock_keys({f"correlate:team:{team_id}"})
         waiting = list(
@@ -540,7 +563,10 @@ def refresh_incidents(
     auto_resolve = settings.INCIDENT_AUTO_RESOLVE and integration.auto_resolve
     announcements: list[tuple[dict[str, Any], int]] = []
     events = []
-    for incident in Incident.objects.select_for_update().filter(pk__in=touched):
+    # one order for every writer; NO KEY UPDATE does not wait for the key-share locks other
+    # transactions take by pointing alerts at these incidents
+    locked = Incident.objects.select_for_update(no_key=True).filter(pk__in=touched).order_by("pk")
+    for incident in locked:
         before = (incident.status, incident.severity)
         row = counts.get(incident.pk, {"total": 0, "firing": 0})
         incident.alert_count, incident.firing_count = row["total"], row["firing"]
