@@ -38,6 +38,7 @@ FAMILIES: dict[str, tuple[bool, str | None]] = {
     "logs": (False, "error_surge"),
     "queue": (False, None),
     "symptom": (False, None),  # impact, SLO burn: a user-visible consequence, never a cause
+    "correlation": (False, None),  # correlation's probable origin (an item of its own)
     "other": (False, None),
 }
 

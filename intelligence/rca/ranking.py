@@ -29,7 +29,7 @@ from datetime import datetime
 
 from incidents.correlation.topology import Topology
 from intelligence.rca.evidence import FAMILIES, EvidenceItem, family, is_own
-from intelligence.signals.types import Finding, ServiceContext
+from intelligence.signals.types import Finding, Pointer, ServiceContext
 
 KINDS = (
     "bad_deploy",
@@ -102,8 +102,8 @@ class Weights:
     healthy_factor: float = 0.2
     # resource use that rose with the service's own traffic is load its callers pushed
     load_discount: float = 0.5
-    # ... and so are errors whose rise is no stronger than this times the traffic's
-    load_errors_margin: float = 1.1
+    # ... when it moved no further from normal (robust z) than this times the traffic did
+    load_margin: float = 2.0
 
 
 @dataclass
@@ -147,7 +147,6 @@ class _Profile:
     best: dict[str, Finding] = field(default_factory=dict)  # family -> strongest finding
     onset: datetime | None = None
     abnormal: bool = False
-    changes: list[Finding] = field(default_factory=list)
     strongest: float = 0.0
     abnormal_findings: list[Finding] = field(default_factory=list)
 
@@ -159,8 +158,6 @@ def _profiles(findings: Iterable[Finding], weights: Weights) -> dict[str, _Profi
         p = out.setdefault(f.service, _Profile(f.service))
         fam = family(f)
         families.setdefault(f.service, []).append((fam, f))
-        if fam in ("deploy", "config") and f.kind in ("change", "k8s_event"):
-            p.changes.append(f)
         current = p.best.get(fam)
         if current is None or f.score > current.score:
             p.best[fam] = f
@@ -184,7 +181,17 @@ def _is_load(p: _Profile, fam: str, f: Finding, weights: Weights) -> bool:
     traffic = p.best.get("traffic")
     if fam not in _LOAD_FAMILIES or traffic is None or traffic.score < weights.abnormal:
         return False
-    return fam != "errors" or f.score <= traffic.score * weights.load_errors_margin
+    return strength(f) <= weights.load_margin * strength(traffic)
+
+
+def strength(f: Finding) -> float:
+    """How far from normal a finding is, as a robust z: the signal's own ``z`` when it gives
+    one, else the score read back through score = z / (z + 3)."""
+    z = f.details.get("z")
+    if isinstance(z, int | float) and math.isfinite(z):
+        return abs(float(z))
+    s = min(max(float(f.score), 0.0), 0.999999)
+    return 3.0 * s / (1.0 - s)
 
 
 def _graph(
@@ -299,8 +306,16 @@ def rank_hypotheses(
                 total += w.coverage_weight * covered / len(others)
         if slug == probable_origin:
             total += w.origin_weight
-            # the origin as evidence: an item of its own without a finding of its own
-        if not supporting and slug != probable_origin:
+            supporting.append(
+                EvidenceItem(
+                    origin_finding(slug),
+                    "correlation",
+                    w.origin_weight,
+                    True,
+                    "correlation's probable origin: the most downstream alerting service",
+                )
+            )
+        if not supporting:
             continue
         if not kind_scores:
             kind_scores["error_surge" if p.best else "unavailable"] = 1.0
@@ -329,6 +344,17 @@ def rank_hypotheses(
                 )
             )
     return _assign_ranks(scored)
+
+
+def origin_finding(slug: str) -> Finding:
+    """Correlation's probable origin as a finding, pointing at the incident's correlation."""
+    return Finding(
+        kind="correlation",
+        service=slug,
+        score=1.0,
+        title=f"{slug} is the incident's probable origin (correlation)",
+        pointer=Pointer("incidents", f"incident.origin_service = {slug}"),
+    )
 
 
 def _refine_kinds(kind_scores: dict[str, float], p: _Profile) -> None:

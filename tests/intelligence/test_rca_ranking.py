@@ -141,6 +141,9 @@ def test_flag_change_names_config_kind_and_probable_origin_counts():
         metric("payments", 'container_memory_working_set_bytes{service="payments"}', 0.8, 0),
     ]
     assert ranked(twins, probable_origin="payments")[0] == "payments"
+    top = rank_hypotheses(twins, services(), probable_origin="payments")[0]
+    origin = next(e for e in top.supporting if e.family == "correlation")
+    assert origin.finding.pointer.source == "incidents"
     assert ranked(twins, probable_origin="catalog")[0] == "catalog"
 
 
