@@ -119,6 +119,8 @@ def new_secret() -> str:
 class Integration(models.Model):
     """A source of alerts with its own webhook URL and secret."""
 
+    SECRET_FIELDS = ("secret", "token")  # never in audit diffs or logs (reliability.redaction)
+
     class Kind(models.TextChoices):
         ALERTMANAGER = "alertmanager", "Prometheus Alertmanager"
         GRAFANA = "grafana", "Grafana alerting"

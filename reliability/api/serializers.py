@@ -2,6 +2,7 @@ from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
 from reliability.models import AuditLog, Team, TeamMembership
+from reliability.redaction import redact
 
 
 class MembershipSerializer(serializers.ModelSerializer):
@@ -39,6 +40,11 @@ class AuditLogSerializer(serializers.ModelSerializer):
             "via",
         ]
         read_only_fields = fields
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        data["changes"] = redact(data["changes"])  # rows written before redaction existed
+        return data
 
 
 class UserRefField(serializers.SlugRelatedField):
