@@ -16,6 +16,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from django.utils import timezone
 
 from incidents.models import SLO, Alert, CorrelationRule, Dependency, Incident
+from intelligence.models import Insight
 from reliability.models import AuditLog
 from tests.conftest import am_alert, am_payload
 
@@ -77,6 +78,12 @@ def estate(integrations, services, users, post_webhook) -> dict[str, dict[str, A
     search_dep = Dependency.objects.create(
         service=services["search"], depends_on=services["payments"]
     )
+    for name, service in (("A", "payments"), ("B", "search")):  # a finished analysis with RCA
+        Insight.objects.create(
+            incident=Incident.objects.get(alerts__name=name),
+            status=Insight.Status.COMPLETE,
+            hypotheses=[{"service": service, "kind": "error_surge", "rank": 1, "confidence": 0.9}],
+        )
     return {
         "own": {
             "incident": Incident.objects.get(alerts__name="A"),
@@ -427,6 +434,17 @@ CASES = [
         "respond",
         202,
     ),
+    Case("incident rca", "get", lambda o: inc(o) + "rca/", "view", 200),
+    Case(
+        "rca verdict",
+        "post",
+        lambda o: inc(o) + "rca/verdicts/",
+        "respond",
+        201,
+        lambda o: {"service": o["service"].slug, "kind": "error_surge", "verdict": "confirmed"},
+    ),
+    # no LLM is configured in tests: who may ask is told so (409), who may not is refused
+    Case("rca llm summary", "post", lambda o: inc(o) + "rca/summary/", "respond", 409),
 ]
 
 
