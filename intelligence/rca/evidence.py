@@ -165,10 +165,8 @@ def family(finding: Finding) -> str:
         text = f"{what} {finding.title}".lower()
         if any(w in text for w in _CONFIG_WORDS):
             return "config"
-        if any(w in text for w in _DEPLOY_WORDS):
-            return "deploy"
-        if "scal" in text:
-            return "other"
+        if any(w in what.lower() for w in ("scal", "restart")):
+            return "other"  # capacity or a restart: rarely what broke it
         return "deploy"
     if kind == "k8s_event":
         reason = f"{finding.details.get('reason', '')} {finding.title}".lower()
@@ -180,9 +178,11 @@ def family(finding: Finding) -> str:
             return "crash"
         return "k8s_warning"
     if kind == "trace_error":
-        return "trace_origin" if finding.details.get("origin") else "errors"
+        origin = finding.details.get("error_origin") or finding.details.get("origin")
+        return "trace_origin" if origin else "errors"
     if kind == "trace_latency":
-        return "trace_self_time" if finding.details.get("self_time") else "latency"
+        own = finding.details.get("self_time_increase") or finding.details.get("self_time")
+        return "trace_self_time" if own else "latency"
     if kind == "log_pattern":
         return "logs"
     if kind in ("impact", "slo_burn"):

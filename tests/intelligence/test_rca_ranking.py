@@ -77,6 +77,14 @@ def test_metric_families_follow_exporter_conventions_not_estate_names():
     assert metric_name(metric("x", next(iter(cases)), 0.9, 0)) == (
         "container_cpu_usage_seconds_total"
     )
+    trace = Finding("trace_error", "x", 0.9, "deepest failing span", Pointer("tempo", "abc"))
+    assert family(trace) == "errors"
+    assert family(Finding(**{**trace.__dict__, "details": {"error_origin": True}})) == (
+        "trace_origin"
+    )
+    assert family(change("x", "rollout of x 1.2", 0, change="rollout")) == "deploy"
+    assert family(change("x", "flag new-flow on", 0, change="feature_flag")) == "config"
+    assert family(change("x", "scaled x to 4", 0, change="scaling")) == "other"
     # less CPU used is a consequence, never evidence of exhaustion
     down = metric("x", 'sum(container_memory_working_set_bytes{service="x"})', 0.9, 0)
     down = Finding(**{**down.__dict__, "details": {"direction": "down"}})
