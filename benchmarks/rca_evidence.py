@@ -26,9 +26,15 @@ from intelligence.signals.types import Finding, Pointer
 from reliability.http import make_client
 
 STEP_S = 15.0
-SOURCE = (
-    "the benchmark's stand-in scorer (benchmarks/rca_evidence.py): "
-    "the product's metric signal is not on main yet"
+STAND_IN = (
+    "the benchmark's stand-in metric scorer (benchmarks/rca_evidence.py): the product's "
+    "signals (intelligence.signals.available_signals) are not on main yet"
+)
+PRODUCT = (
+    "the product's own signals (intelligence.signals.available_signals: metrics, logs, "
+    "traces, changes, whichever the scenario serves), run on the analysis context the "
+    "product builds (intelligence.analysis.context.build_context), findings ranked and cut "
+    "as the run does"
 )
 _DROP_LABELS = {"pod", "instance", "id", "container_id", "image", "uid", "pod_ip", "le", "job"}
 _COUNTER = re.compile(r"(_total|_count|_sum|_bucket)$")
@@ -198,3 +204,64 @@ def metric_findings(
                 )
             )
     return findings
+
+
+def product_signals_available() -> bool:
+    try:
+        from intelligence.signals import available_signals  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def product_findings(
+    scenario, alert_at: float, now: float, kubeconfig_path: str | None
+) -> tuple[list[Finding], list[str], int]:
+    """The findings the product's analysis run would gather for this scenario's incident:
+    its signals on the context it builds from the alert, ranked and cut like the run.
+    Returns (findings, gaps and skipped sources, data-source calls)."""
+    from intelligence.analysis.context import (
+        AlertFacts,
+        IncidentFacts,
+        ServiceFacts,
+        WindowPolicy,
+        build_context,
+    )
+    from intelligence.analysis.run import rank
+    from intelligence.signals import available_signals
+
+    config = {"PROMETHEUS_URL": scenario.prometheus_url}
+    if scenario.kubernetes_url:  # the lab serves Loki, Tempo and Kubernetes on one port
+        config.update(LOKI_URL=scenario.kubernetes_url, TEMPO_URL=scenario.kubernetes_url)
+        config["KUBECONFIG"] = kubeconfig_path or ""
+    signals, skipped = available_signals(config)
+    alerts = [
+        AlertFacts(
+            starts_at=_utc(alert_at),
+            labels={"alertname": "Symptom", **scenario.labels.get(s, {"service": s})},
+            service=s,
+        )
+        for s in scenario.alerting
+    ]
+    services = {
+        s: ServiceFacts(slug=s, labels=scenario.labels.get(s, {"service": s}), depends_on=tuple(d))
+        for s, d in scenario.dependencies.items()
+    }
+    facts = IncidentFacts(
+        incident_id=1, alerts=alerts, services=scenario.alerting[:1], created_at=_utc(alert_at)
+    )
+    context = build_context(facts, services, _utc(now), WindowPolicy())
+    findings: list[Finding] = []
+    gaps = list(skipped)
+    calls = 0
+    for signal in signals:
+        try:
+            result = signal.collect(context)
+        except Exception as exc:  # the run records a failed step as a gap; so do we
+            gaps.append(f"{signal.name}: failed ({type(exc).__name__}: {exc})")
+            continue
+        findings += result.findings
+        gaps += result.gaps
+        calls += result.calls
+    hops = {s.slug: s.hops for s in context.services}
+    return rank(findings, hops), gaps, calls
