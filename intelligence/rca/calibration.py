@@ -29,6 +29,7 @@ FEATURES = ("logit_share", "top", "margin", "missing", "conflicts")
 PATH = Path(__file__).with_name("calibration.json")
 _NEVER_RAISE = ("missing", "conflicts")
 PARTIAL_FACTOR = 0.85
+MIN_CONFIDENCE, MAX_CONFIDENCE = 0.01, 0.99
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,8 @@ class Calibration:
         # PARTIAL_FACTOR of the confidence (a prior, written down, not a fitted value).
         if features.get("missing", 0.0) and self.coef.get("missing", 0.0) == 0.0:
             p *= PARTIAL_FACTOR ** features["missing"]
-        return p
+        # a few dozen benchmark cases cannot justify certainty either way
+        return min(max(p, MIN_CONFIDENCE), MAX_CONFIDENCE)
 
 
 # Used only until a fitted calibration.json exists: a plain mapping of the score share.
