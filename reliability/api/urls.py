@@ -10,6 +10,7 @@ router.register("teams", views.TeamViewSet, basename="team")
 router.register("audit-log", views.AuditLogViewSet, basename="auditlog")
 
 urlpatterns = [
+    path("", include("intelligence.api.urls")),
     path("", include("incidents.api.urls")),
     path("", include(router.urls)),
 ]
