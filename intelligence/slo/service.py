@@ -14,7 +14,6 @@ cannot be asked nothing changes: the alert neither fires nor resolves on missing
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -27,14 +26,14 @@ from incidents.ingest.parsers import AlertIn, fingerprint_of
 from incidents.ingest.service import ingest
 from incidents.models import SLO, Alert, Integration
 from intelligence.models import SLOStatus
+from intelligence.signals.types import Finding, Pointer
 from intelligence.slo.burn import WORKBOOK_PAIRS, BurnAssessment, BurnWindowPair
 from intelligence.slo.evaluate import InstantQuery, Measurement, evaluate
 from intelligence.slo.queries import error_ratio_expression
 from intelligence.slo.rules import SLOSpec, alert_labels, summary_for
+from intelligence.slo.source import NotConfigured, instant_query
 from reliability.http import DataSourceError
 from reliability.models import Team
-
-log = logging.getLogger(__name__)
 
 BURN_INTEGRATION = "slo-burn"
 
@@ -229,6 +228,34 @@ class SLOImpact:
     slos: list[SLOBurn] = field(default_factory=list)
     gaps: list[str] = field(default_factory=list)
 
+    def findings(self, at: datetime) -> list[Finding]:
+        """One ``slo_burn`` finding per burning SLO, pointing at its fastest pair's long
+        window; score 1 at the workbook's fastest page (14.4x) or above."""
+        out = []
+        for burn in self.burning:
+            fastest = max(burn.assessment.firing, key=lambda f: f.long_burn)
+            good, total = burn.queries[fastest.pair.long]
+            out.append(
+                Finding(
+                    kind="slo_burn",
+                    service=burn.service,
+                    score=min(1.0, fastest.long_burn / WORKBOOK_PAIRS[0].factor),
+                    title=(
+                        f"SLO {burn.name} of {burn.service} burns its error budget "
+                        f"{fastest.long_burn:.1f}x over {fastest.pair.long} "
+                        f"({fastest.pair.severity})"
+                    ),
+                    pointer=Pointer(
+                        "prometheus",
+                        f"1 - ({good}) / ({total})",
+                        start=at - timedelta(seconds=fastest.pair.long_seconds),
+                        end=at,
+                    ),
+                    details=burn.as_dict(),
+                )
+            )
+        return out
+
     @property
     def burning(self) -> list[SLOBurn]:
         """The burning ones, fastest long-window burn first."""
@@ -239,10 +266,25 @@ class SLOImpact:
         return sorted((b for b in self.slos if b.burning), key=speed, reverse=True)
 
 
-def slo_impact(service_slugs: list[str], at: datetime, query: InstantQuery) -> SLOImpact:
+def slo_impact(
+    service_slugs: list[str], at: datetime, query: InstantQuery | None = None
+) -> SLOImpact:
     """Which SLOs of ``service_slugs`` burn at ``at`` and how fast (asked live, so an
-    analysis of a past incident sees that time, not the beat job's last run)."""
+    analysis of a past incident sees that time, not the beat job's last run).
+
+    ``query`` defaults to the configured Prometheus; without one the answer is empty with
+    the gap said."""
     impact = SLOImpact()
+    if query is None:
+        try:
+            query, close = instant_query()
+        except NotConfigured as exc:
+            impact.gaps.append(f"SLOs not measured: {exc}")
+            return impact
+        try:
+            return slo_impact(service_slugs, at, query)
+        finally:
+            close()
     slos = SLO.objects.filter(service__slug__in=service_slugs).select_related("service")
     for slo in slos.order_by("service__slug", "name"):
         try:

@@ -223,3 +223,21 @@ def test_slo_impact_lists_burning_slos_fastest_first(slo, source, services):
     source.down = True
     impact = slo_impact(["payments"], timezone.now(), source)
     assert not impact.slos and "payments/availability" in impact.gaps[0]
+
+
+def test_slo_impact_findings_point_at_the_burning_window(slo, source):
+    now = timezone.now()
+    source.set(0.0002, h6=0.007, m30=0.008, h1=0.0072, m5=0.03)
+    (finding,) = slo_impact(["payments"], now, source).findings(now)
+    assert finding.kind == "slo_burn" and finding.service == "payments"
+    assert finding.score == pytest.approx(7.0 / 14.4)  # the 6h/30m pair at 7x fires
+    assert "7.0x over 6h (page)" in finding.title
+    assert finding.pointer.query.startswith("1 - (sum(sum(rate(http_requests_total")
+    assert "[6h]" in finding.pointer.query
+    assert finding.pointer.end == now and finding.pointer.start == now - timedelta(hours=6)
+
+
+@override_settings(PROMETHEUS_URL="")
+def test_slo_impact_without_prometheus_is_a_gap(slo):
+    impact = slo_impact(["payments"], timezone.now())
+    assert not impact.slos and impact.gaps == ["SLOs not measured: PROMETHEUS_URL is not set"]
