@@ -1,12 +1,18 @@
 """Grant the owning team's role groups their object permissions on services and
-integrations, and move them when the owner changes."""
+integrations, and move them when the owner changes; announce incident activity to the apps
+above (which the incident core never imports)."""
 
 from django.db.models.signals import post_save, pre_save
-from django.dispatch import receiver
+from django.dispatch import Signal, receiver
 
 from incidents.models import Integration, Service
 from reliability.models import Team
 from reliability.permissions import grant_team_permissions
+
+# Sent (robustly: a receiver's error never reaches the sender) inside the transaction that
+# opened incidents or attached firing alerts to them, with ``opened`` and ``grown``: lists
+# of incident ids. Receivers that start work should do so on commit (the analysis does).
+incident_activity = Signal()
 
 
 @receiver(pre_save, sender=Service)

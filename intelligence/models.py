@@ -1,37 +1,80 @@
-"""Results of incident analysis (``intelligence_insights`` in the design)."""
+"""Results of incident analysis (``intelligence_insights`` in the design): one row per run."""
 
+from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 from incidents.models import SLO, Incident
 
 
 class Insight(models.Model):
-    """One analysis of an incident: a summary, its confidence and the evidence behind it."""
+    """One analysis run of an incident: its progress, then its summary, confidence and the
+    ranked evidence behind it (each finding with a pointer to the query that produced it)."""
 
     class Status(models.TextChoices):
-        PENDING = "pending"
+        QUEUED = "queued"
         RUNNING = "running"
         COMPLETE = "complete"
-        PARTIAL = "partial"  # some data sources were unavailable; the gaps are in evidence
+        PARTIAL = "partial"  # a step failed or its source was down; the gaps say which
         FAILED = "failed"
+        SUPERSEDED = "superseded"  # a newer request for the same incident replaced it
+
+    FINISHED = (Status.COMPLETE, Status.PARTIAL, Status.FAILED, Status.SUPERSEDED)
 
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="insights")
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    reason = models.CharField(
+        max_length=30, blank=True, help_text="why it ran: opened, alerts_joined, scheduled, manual"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     summary = models.TextField(blank=True)
     confidence_score = models.FloatField(default=0.0)
     evidence = models.JSONField(
-        default=dict, blank=True, help_text="findings with pointers to metrics, logs and traces"
+        default=dict,
+        blank=True,
+        help_text="ranked findings with pointers to metrics, logs, traces and changes; impact",
     )
     hypotheses = models.JSONField(default=list, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    context = models.JSONField(
+        default=dict, blank=True, help_text="what was analysed: services, windows, triggers"
+    )
+    steps = models.JSONField(
+        default=list, blank=True, help_text="per step: status, timings, findings, calls, gaps"
+    )
+    progress = models.PositiveSmallIntegerField(default=0, help_text="percent of steps finished")
+    gaps = models.JSONField(
+        default=list, blank=True, help_text="what could not be looked at, and why"
+    )
+    calls = models.PositiveIntegerField(default=0, help_text="data-source calls made")
+    call_seconds = models.FloatField(default=0.0, help_text="time spent in data-source calls")
+    superseded_by = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="supersedes"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    first_finding_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "intelligence_insights"
-        ordering = ["-created_at"]
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["incident"],
+                condition=Q(status="running"),
+                name="one_running_analysis_per_incident",
+            )
+        ]
+        indexes = [models.Index(fields=["incident", "-created_at"])]
 
     def __str__(self) -> str:
-        return f"{self.incident.reference} insight ({self.status}, {self.confidence_score:.2f})"
+        return f"{self.incident.reference} analysis #{self.pk} ({self.status})"
+
+    @property
+    def findings(self) -> list[dict]:
+        return list((self.evidence or {}).get("findings") or [])
 
 
 class SLOStatus(models.Model):

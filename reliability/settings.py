@@ -132,16 +132,22 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.SearchFilter",
-        "rest_framework.filters.OrderingFilter",
+        "reliability.api.filters.StableOrderingFilter",
     ],
     "DEFAULT_PAGINATION_CLASS": "reliability.api.pagination.StandardPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_RATES": {
         "user": env("THROTTLE_USER_RATE", default="1200/min"),
+        "analysis_rerun": env("ANALYSIS_RERUN_RATE", default="6/min"),  # per user + team
         "integration": env("THROTTLE_INTEGRATION_RATE", default="600/min"),
     },
     "EXCEPTION_HANDLER": "reliability.api.exceptions.exception_handler",
+    "DEFAULT_PARSER_CLASSES": [
+        "reliability.api.parsers.SafeJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
 }
 
 SPECTACULAR_SETTINGS = {
@@ -187,6 +193,20 @@ PROMETHEUS_URL = env("PROMETHEUS_URL", default="")
 LOKI_URL = env("LOKI_URL", default="")
 TEMPO_URL = env("TEMPO_URL", default="")
 ALERTMANAGER_URL = env("ALERTMANAGER_URL", default="")
+
+# Incident analysis (intelligence): when it runs and what it looks at
+ANALYSIS_AUTO = env.bool("ANALYSIS_AUTO", default=True)  # analyse incidents as they open/grow
+ANALYSIS_DEBOUNCE_S = env.float("ANALYSIS_DEBOUNCE_S", default=5.0)  # joins coalesce this long
+ANALYSIS_DEADLINE_S = env.float("ANALYSIS_DEADLINE_S", default=25.0)  # a step's answer, at most
+ANALYSIS_HOPS = env.int("ANALYSIS_HOPS", default=2)  # neighbours on the dependency graph
+ANALYSIS_LEAD_S = env.int("ANALYSIS_LEAD_S", default=300)  # symptoms precede their alert
+ANALYSIS_BASELINE_S = env.int("ANALYSIS_BASELINE_S", default=3600)
+ANALYSIS_MIN_BASELINE_S = env.int("ANALYSIS_MIN_BASELINE_S", default=300)
+ANALYSIS_REANALYSE_AFTER_S = env.int("ANALYSIS_REANALYSE_AFTER_S", default=300)  # beat
+ANALYSIS_STALE_AFTER_S = env.int("ANALYSIS_STALE_AFTER_S", default=600)  # a lost worker's run
+# Embedded mode (eager Celery, no worker): run analyses on a background thread so a webhook
+# never waits for one. scripts/run.sh turns it on; tests run them inline.
+ANALYSIS_IN_THREAD = env.bool("ANALYSIS_IN_THREAD", default=False)
 
 LOGGING = {
     "version": 1,

@@ -110,6 +110,8 @@ CASES = [
         200,
         lambda o: {"incidents": [o["incident"].pk]},
     ),
+    Case("incident insights", "get", lambda o: inc(o) + "insights/", "view", 200),
+    Case("incident re-analyse", "post", lambda o: inc(o) + "insights/", "respond", 202),
     Case("alert list", "get", lambda o: "/api/v1/alerts/", "view", 200, detail=False),
     Case("alert detail", "get", lambda o: f"/api/v1/alerts/{o['alert'].pk}/", "view", 200),
     Case("service list", "get", lambda o: "/api/v1/services/", "view", 200, detail=False),

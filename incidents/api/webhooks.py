@@ -2,8 +2,9 @@
 
 Checks are ordered cheapest first and each failure has its own status: unknown integration
 404, disabled 403, bad secret 401, over the rate limit 429 (Retry-After), not JSON 415,
-too large 413, malformed JSON 400, invalid fields 400 with a path per field. Nothing is
-written unless the whole payload is valid.
+too large 413, malformed JSON 400, invalid fields 400 with a path per field (NUL characters,
+lone surrogates and nesting deeper than 64 levels included: see ``reliability.jsonsafety``).
+Nothing is written unless the whole payload is valid.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from incidents.ingest.service import ingest
 from incidents.models import Integration
 from reliability.api.exceptions import PayloadTooLarge
 from reliability.api.throttles import IntegrationRateThrottle
+from reliability.jsonsafety import UnsafeJSON, parse_json
 
 
 def _presented_secret(request) -> str:
@@ -89,7 +91,9 @@ class WebhookView(APIView):
         if len(body) > limit:
             raise PayloadTooLarge(f"Body exceeds the limit of {limit} bytes.")
         try:
-            payload = json.loads(body)
+            payload = parse_json(body)
+        except UnsafeJSON as exc:  # legal JSON we cannot store exactly: say where
+            raise ValidationError(exc.errors) from exc
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ParseError(f"Malformed JSON: {exc}") from exc
         now = now_utc()

@@ -10,6 +10,7 @@ group can never open two incidents, and a slow correlation never holds a webhook
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -29,8 +30,12 @@ from incidents.lifecycle import SEVERITY_RANK, IncidentStatus, severity_from_lab
 from incidents.live import publish_on_commit
 from incidents.models import Alert, Incident, Integration, Service, TimelineEvent
 from incidents.numbering import reserve_numbers
+from incidents.signals import incident_activity
 from incidents.timeline import add_events, condense
 from reliability import audit
+from reliability.db import retry_transaction
+
+logger = logging.getLogger(__name__)
 
 REOPEN_GRACE = timedelta(minutes=10)
 
@@ -98,14 +103,43 @@ def ingest(integration: Integration, alerts_in: list[AlertIn], now: datetime) ->
     latest: dict[str, AlertIn] = {}
     for alert in alerts_in:  # the same alert twice in one payload: the last one counts
         latest[alert.fingerprint] = alert
-    result = IngestResult(received=len(alerts_in))
     if not latest:
-        return result
+        return IngestResult(received=len(alerts_in))
     keys = {
         fp: f"{integration.pk}:{group_key_for(a, integration.group_by)}" for fp, a in latest.items()
     }
     services = _services_index()
+    # a lock cycle with another writer (PostgreSQL aborts one side) is retried, never a 500
+    result, pending = retry_transaction(
+        lambda: _store(integration, latest, keys, services, now, received=len(alerts_in))
+    )
+    if pending and settings.CELERY_TASK_ALWAYS_EAGER:
+        # embedded mode and tests: decide now so the response names the incidents (those
+        # of other webhooks' alerts too when one run decided them together)
+        decided = correlate_until_done(integration.team_id).get(integration.pk)
+        if decided is not None:
+            result.incidents_opened = decided.incidents_opened
+            result.incidents_updated = sorted(
+                set(result.incidents_updated + decided.incidents_updated)
+                - set(decided.incidents_opened)
+            )
+            result.incidents_resolved = sorted(
+                set(result.incidents_resolved + decided.incidents_resolved)
+            )
+    return result
 
+
+def _store(
+    integration: Integration,
+    latest: dict[str, AlertIn],
+    keys: dict[str, str],
+    services: list[tuple[int, str, dict]],
+    now: datetime,
+    *,
+    received: int,
+) -> tuple[IngestResult, bool]:
+    """``ingest``'s transaction: upsert, apply resolutions, audit. Safe to run again."""
+    result = IngestResult(received=received)
     with transaction.atomic(), audit.audit_context(via="ingestion"):
         lock_keys({f"fp:{integration.pk}:{fp}" for fp in latest})
         existing = {
@@ -137,22 +171,10 @@ def ingest(integration: Integration, alerts_in: list[AlertIn], now: datetime) ->
             integration,
             changes={k: v for k, v in result.as_dict().items() if v},
         )
-        if any(row.correlation_pending for row in rows):
+        pending = any(row.correlation_pending for row in rows)
+        if pending:
             _request_correlation(integration.team_id)
-    if any(row.correlation_pending for row in rows) and settings.CELERY_TASK_ALWAYS_EAGER:
-        # embedded mode and tests: decide now so the response names the incidents (those
-        # of other webhooks' alerts too when one run decided them together)
-        decided = correlate_until_done(integration.team_id).get(integration.pk)
-        if decided is not None:
-            result.incidents_opened = decided.incidents_opened
-            result.incidents_updated = sorted(
-                set(result.incidents_updated + decided.incidents_updated)
-                - set(decided.incidents_opened)
-            )
-            result.incidents_resolved = sorted(
-                set(result.incidents_resolved + decided.incidents_resolved)
-            )
-    return result
+    return result, pending
 
 
 QUEUED_TTL_S = 60  # a run lost before it started frees its team for another after this
@@ -223,10 +245,15 @@ def correlate_pending(team_id: int, limit: int = CORRELATION_BATCH) -> PendingRu
     keys); alerts a webhook is still writing are skipped, that webhook queues its own run.
     All waiting alerts of an integration go through the correlator as one batch, each
     with its own arrival time, so a backlog of small webhooks costs one candidate lookup.
-    Deciding clears the flag in the same transaction: running twice decides nothing twice.
+    Deciding clears the flag in the same transaction: running twice decides nothing twice,
+    so a transaction PostgreSQL aborts for a lock cycle is simply run again.
     """
-    run = PendingRun()
     cache.delete(_queued_key(team_id))  # before reading: later webhooks queue a new run
+    return retry_transaction(lambda: _correlate_pending_once(team_id, limit))
+
+
+def _correlate_pending_once(team_id: int, limit: int) -> PendingRun:
+    run = PendingRun()
     with transaction.atomic(), audit.audit_context(via="correlation"):
         lock_keys({f"correlate:team:{team_id}"})
         waiting = list(
@@ -298,6 +325,7 @@ def _correlate_batch(
             event.data["alert_id"] = row.pk
     add_events(condense([event for event, _row in events]))
     refresh_incidents(integration, touched, rows, now, result)
+    _announce_activity(set(real_id.values()), events)
 
 
 def _prepare_rows(integration, latest, existing, keys, services, now):
@@ -535,7 +563,10 @@ def refresh_incidents(
     auto_resolve = settings.INCIDENT_AUTO_RESOLVE and integration.auto_resolve
     announcements: list[tuple[dict[str, Any], int]] = []
     events = []
-    for incident in Incident.objects.select_for_update().filter(pk__in=touched):
+    # one order for every writer; NO KEY UPDATE does not wait for the key-share locks other
+    # transactions take by pointing alerts at these incidents
+    locked = Incident.objects.select_for_update(no_key=True).filter(pk__in=touched).order_by("pk")
+    for incident in locked:
         before = (incident.status, incident.severity)
         row = counts.get(incident.pk, {"total": 0, "firing": 0})
         incident.alert_count, incident.firing_count = row["total"], row["firing"]
@@ -600,6 +631,22 @@ def refresh_incidents(
         )
     add_events(events)
     publish_on_commit(announcements)
+
+
+def _announce_activity(opened: set[int], events: list[tuple[TimelineEvent, Alert | None]]) -> None:
+    """Tell the apps above which incidents opened and which took alerts (or reopened)."""
+    grown = {
+        event.incident_id
+        for event, _row in events
+        if event.kind in (TimelineEvent.Kind.ALERT_ATTACHED, TimelineEvent.Kind.STATUS_CHANGED)
+    } - opened
+    if not (opened or grown):
+        return
+    for _receiver, outcome in incident_activity.send_robust(
+        Incident, opened=sorted(opened), grown=sorted(grown)
+    ):
+        if isinstance(outcome, Exception):
+            logger.warning("incident activity receiver failed: %s", outcome)
 
 
 def incident_summary(incident: Incident) -> dict[str, Any]:

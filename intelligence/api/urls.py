@@ -1,6 +1,7 @@
 from django.urls import path
 
 from intelligence.api.slo import SLOStatusViewSet
+from intelligence.api.views import IncidentInsightViewSet
 
 urlpatterns = [
     # before incidents' router, whose slos/<pk>/ would take "status" for a pk
@@ -9,5 +10,10 @@ urlpatterns = [
         "slos/<int:slo_id>/status/",
         SLOStatusViewSet.as_view({"get": "retrieve"}),
         name="slo-status-detail",
+    ),
+    path(
+        "incidents/<int:incident_id>/insights/",
+        IncidentInsightViewSet.as_view({"get": "list", "post": "create"}),
+        name="incident-insights",
     ),
 ]

@@ -275,7 +275,10 @@ class Masker:
             tokens = _fold_sizes(tokens)
             folded = " ".join(tokens)
         shapes: list[bytes] | list[str]
-        if folded.isascii():
+        if ('"' in folded or "'" in folded) and len(quoted := _fold_quotes(tokens)) != len(tokens):
+            tokens = quoted
+            shapes = [t.translate(_DIGITS_TO_ZERO) for t in tokens]
+        elif folded.isascii():
             shapes = folded.encode().translate(_ASCII_DIGITS_TO_ZERO).split()
             if len(shapes) != len(tokens):  # str.split knows a few more separators
                 shapes = folded.translate(_DIGITS_TO_ZERO).split()
@@ -397,7 +400,108 @@ def tokenize(content: str) -> list[str]:
         tokens = _fold_times(tokens)
     if "B" in content and _SIZE_HINT.search(content):
         tokens = _fold_sizes(tokens)
+    if '"' in content or "'" in content:
+        tokens = _fold_quotes(tokens)
     return tokens
+
+
+# A quoted value that spans several words ('tag="View Lock",') is one token, so a value
+# of two words and one of three words sit in the same position.
+_QUOTE_OPEN = re.compile(r"""^[^\w"']*(?:[A-Za-z_][\w.\-]*[=:])?(["'])""")
+_MAX_QUOTED_TOKENS = 8
+
+
+def _fold_quotes(tokens: list[str]) -> list[str]:
+    """Join the words of a quoted value into one token (bounded, unclosed quotes left)."""
+    out: list[str] = []
+    i, n = 0, len(tokens)
+    while i < n:
+        tok = tokens[i]
+        opener = _QUOTE_OPEN.match(tok)
+        if opener is None or tok.count(opener.group(1)) % 2 == 0:
+            out.append(tok)
+            i += 1
+            continue
+        quote = opener.group(1)
+        end = None
+        for j in range(i + 1, min(n, i + _MAX_QUOTED_TOKENS)):
+            core = tokens[j].rstrip(_TRAILING_AFTER_QUOTE)
+            if tokens[j].count(quote) % 2 == 1 and core.endswith(quote):
+                end = j
+                break
+        span = " ".join(tokens[i : end + 1]) if end is not None else ""
+        if end is None or _STRUCTURED.search(span):
+            out.append(tok)
+            i += 1
+            continue
+        out.append(span)
+        i = end + 1
+    return out
+
+
+_TRAILING_AFTER_QUOTE = ".,;:!?)]}>"
+# Only free text is folded: a quoted request line ('"GET /a HTTP/1.1"') has structure.
+_STRUCTURED = re.compile(r"[\d/<>]")
+
+# Units a quantity may carry ("512 bytes", "<1 sec", "3 ms"); a parenthesised conversion
+# may follow ("1190 bytes (1.16 KB)"). The whole run is one variable of varying length.
+_UNITS = frozenset(
+    " ".join(
+        [
+            "b B byte bytes Bytes KB kB KiB kb MB MiB mb GB GiB gb TB TiB tb PB",
+            "ns us µs ms msec msecs s sec secs second seconds min mins minute minutes",
+            "h hr hrs hour hours d day days % percent",
+        ]
+    ).split()
+)
+_LEADING_KEPT = "([{\"'"
+_GROUP_PUNCT = "(),;."
+
+
+def collapse_spans(key: tuple[str, ...]) -> tuple[tuple[str, ...], list[int]] | None:
+    """Fold each value + unit (+ "(conversion)") run of a masked key into one ``<*>``.
+
+    Returns the folded key and, per folded position, the index of its first token; None
+    when the key has no such run. "<*> bytes (<*> KB) sent," and "<*> bytes sent," both
+    fold to "<*> sent,".
+    """
+    out: list[str] = []
+    starts: list[int] = []
+    i, n = 0, len(key)
+    changed = False
+    while i < n:
+        tok = key[i]
+        j = i + 1
+        if WILDCARD in tok and not tok.endswith((",", ";")):
+            while j < n and j - i <= 4:
+                word = key[j].rstrip(",;.")
+                if word in _UNITS:
+                    j += 1
+                    if key[j - 1] != word:  # "sec," ends the run
+                        break
+                    continue
+                if key[j].startswith("(") and WILDCARD in key[j]:
+                    k = j
+                    while k < n and k - j < 2 and ")" not in key[k]:
+                        k += 1
+                    inner = " ".join(key[j : k + 1])
+                    if k < n and all(
+                        WILDCARD in w or w.strip(_GROUP_PUNCT) in _UNITS for w in inner.split()
+                    ):
+                        j = k + 1
+                        continue
+                break
+        if j > i + 1:
+            lead = tok[: len(tok) - len(tok.lstrip(_LEADING_KEPT))]
+            last = key[j - 1]
+            tail = last[len(last.rstrip(",;.")) :]
+            out.append(lead + WILDCARD + tail)
+            changed = True
+        else:
+            out.append(tok)
+        starts.append(i)
+        i = j
+    return (tuple(out), starts) if changed else None
 
 
 def _fold_sizes(tokens: list[str]) -> list[str]:

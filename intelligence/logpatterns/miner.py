@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from .masking import WILDCARD, Masker
+from .masking import WILDCARD, Masker, collapse_spans
 
 # Values that look like code (Capitalised, UPPER_CASE, camelCase, Dotted.Names_With_Caps)
 # are event words or enum constants far more often than parameters, so they need more
@@ -38,6 +38,24 @@ _CODE_WORD = re.compile(r"^[A-Z]|[a-z][A-Z]|[A-Za-z][._][A-Za-z]*[A-Z_]")
 _GENERAL_HEAD = "\0slot"
 _KEY_PREFIX = re.compile(r"^[^\w<]*[A-Za-z_][\w.\-]*[=:]+")
 _STRIP = re.compile(r"^[^\w<]+|[^\w>]+$")
+# Syntactic roles that make a token a value whatever its shape: it follows a "key:" or
+# "key=" token, it carries its own key ("user=root", "ws=null"), or it is quoted or
+# bracketed as a whole ("'safety'", "[mice.c]", "{a b}"; parentheses are left out: they
+# mostly hold a remark such as "(usable)").
+_KEYED_VALUE = re.compile(r"^[^\w]*[A-Za-z_][\w.\-]*(?:=|:(?!//))[^=:]")
+_ENCLOSED = re.compile(r"""^[^\w"'\[{]*(?:"[^"]+"|'[^']+'|\[[^\]]+\]|\{[^}]+\})[^\w]*$""")
+# Shapes that make a token an identifier rather than a word: a digit anywhere ("tty2",
+# "node-D1", "wl0"), or parts joined by ".", "~", "$", "@", "#", "/" or "\\" (class and
+# package names, file names, "pkg~arch~~1.0"), or lower/mixed-case snake_case ("my_var").
+_IDENTIFIER = re.compile(
+    r"\d|[A-Za-z0-9][.~$@#/\\][A-Za-z0-9]|[A-Za-z0-9]~|[a-z][A-Za-z0-9]*_[A-Za-z0-9]|_[a-z]"
+)
+# UPPER_SNAKE_CASE names (alone or ending a dotted path: "SCREEN_ON",
+# "android.intent.SCREEN_ON") are constants by convention, so they keep needing
+# ``min_distinct_code`` values; short upper-case words ("GET", "POST") in value positions
+# are values.
+_CONSTANT_NAME = re.compile(r"^(?:[\w$]+\.)*[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*$")
+_NULLS = frozenset({"null", "NULL", "Null", "None", "nil", "NIL", "undefined"})
 STATE_VERSION = 1
 
 
@@ -47,6 +65,9 @@ class MinerConfig:
 
     min_distinct: int = 3
     min_distinct_code: int = 8
+    # Positions whose role or shape marks them as values (see ``looks_variable``) become
+    # slots on this many distinct values: in 2,000 lines many variables show only two.
+    min_distinct_role: int = 2
     min_constant_share: float = 0.34
     max_templates: int = 20_000
     max_leaves: int = 200_000
@@ -67,6 +88,7 @@ class Template:
     first_seen: int = 0
     last_seen: int = 0
     variadic: bool = False  # the last <*> stands for one or more variable tokens
+    spanned: bool = False  # a <*> may stand for a value with its unit ("512 bytes (0.5 KB)")
 
     @property
     def text(self) -> str:
@@ -106,6 +128,7 @@ class Template:
             "first_seen": self.first_seen,
             "last_seen": self.last_seen,
             "variadic": self.variadic,
+            "spanned": self.spanned,
         }
 
     @classmethod
@@ -120,6 +143,7 @@ class Template:
             first_seen=int(d["first_seen"]),
             last_seen=int(d["last_seen"]),
             variadic=bool(d.get("variadic", False)),
+            spanned=bool(d.get("spanned", False)),
         )
 
 
@@ -131,6 +155,43 @@ def _trunk(key: tuple[str, ...]) -> tuple[str, ...] | None:
     if j == len(key) or j == 0:
         return None
     return (*key[:j], WILDCARD)
+
+
+def _is_key(token: str | None) -> bool:
+    """True for a "key:"/"key=" token (not a bare ":" or an already masked "x=<*>:")."""
+    return (
+        token is not None
+        and len(token) > 1
+        and token[-1] in "=:"
+        and (token[-2].isalnum() or token[-2] in "_])")
+        and WILDCARD not in token
+    )
+
+
+def looks_variable(token: str, previous: str | None) -> bool:
+    """True when a constant token sits where values go or is shaped like an identifier.
+
+    Such positions need less evidence to become a slot (``min_distinct_role`` values). An
+    already masked token counts too ("user=<*>" next to "user=root"); a key with an empty
+    value ("rhost=") does not.
+    """
+    if WILDCARD in token:
+        return True
+    if token.isalpha():  # a plain word: only its role or being a null can make it a value
+        return token in _NULLS or _is_key(previous)
+    core = _STRIP.sub("", token)
+    if not core or token[-1] == "=":  # a key (with an empty value), not a value
+        return False
+    key = _KEY_PREFIX.match(token)
+    value = _STRIP.sub("", token[key.end() :]) if key else core
+    if _CONSTANT_NAME.match(value) and "_" in value:
+        return False
+    labelled = token[-1] == ":"  # "nvme0:" labels what follows: judged by shape alone
+    if not labelled and _is_key(previous):
+        return True
+    if core in _NULLS:
+        return True
+    return bool(_KEYED_VALUE.match(token) or _ENCLOSED.match(token) or _IDENTIFIER.search(core))
 
 
 class Match(NamedTuple):
@@ -161,9 +222,7 @@ def _edge_prefix(s: str) -> str:
     share nothing, so no word is ever split.
     """
     key = _KEY_PREFIX.match(s)
-    if key:
-        return key.group(0)
-    n = 0
+    n = key.end() if key else 0
     while n < len(s) and not s[n].isalnum():
         n += 1
     return s[:n]
@@ -193,6 +252,11 @@ class TemplateMiner:
         # a key with its trailing run of <*> cut to one -> {key length: template id}
         self._trunks: dict[tuple[str, ...], dict[int, str]] = {}
         self._variadic: dict[tuple[str, ...], str] = {}
+        # constant skeleton (value-like positions blanked) -> their values -> template id
+        self._skeletons: dict[tuple[Any, ...], dict[tuple[str, ...], str]] = {}
+        # key with value+unit runs folded -> raw keys seen -> template id
+        self._spans: dict[tuple[str, ...], dict[tuple[str, ...], str]] = {}
+        self._value_like: dict[tuple[str, str | None], bool] = {}
         self._tick = 0
 
     # ------------------------------------------------------------------ mining
@@ -308,7 +372,55 @@ class TemplateMiner:
                 tpl = self.templates.get(self.resolve(self._variadic[trunk]))
                 if tpl is not None and tpl.matches(key):
                     best = tpl
+        if best is None and WILDCARD in key:
+            folded = collapse_spans(key)
+            if folded is not None:
+                tpl = self._best_fit(folded[0])
+                if tpl is not None and tpl.spanned:
+                    best = tpl
         return best
+
+    def _note_span(self, key: tuple[str, ...], tid: str) -> str:
+        """Merge templates whose keys agree once value + unit runs are folded.
+
+        "<*> bytes sent", "<*> bytes (<*> KB) sent" and "<*> sent" are one template: the
+        quantity is one variable written with a varying number of tokens.
+        """
+        folded = collapse_spans(key)
+        span_key = folded[0] if folded is not None else key
+        if len(self._spans) >= self.config.max_buckets:
+            self._spans.clear()
+        seen = self._spans.setdefault(span_key, {})
+        seen[key] = tid
+        live = {self.resolve(t) for t in seen.values()}
+        group = [self.templates[t] for t in live if t in self.templates]
+        if len(group) < 2 or any(t.variadic for t in group):
+            return tid
+        group.sort(key=lambda t: (-t.count, t.first_seen, t.id))
+        root = group[0]
+        head = self._head(root)
+        n = len(span_key)
+        general = [False] * n
+        prefix, suffix = [""] * n, [""] * n
+        for tpl in group:
+            mapped = collapse_spans(tuple(tpl.tokens))
+            starts = mapped[1] if mapped is not None else list(range(n))
+            if len(starts) != n:
+                return tid
+            for j, start in enumerate(starts):
+                run = (starts[j + 1] if j + 1 < n else len(tpl.tokens)) - start
+                if run == 1 and tpl.general[start] and not general[j]:
+                    general[j] = True
+                    prefix[j], suffix[j] = tpl.prefix[start], tpl.suffix[start]
+        root.tokens, root.general = list(span_key), general
+        root.prefix, root.suffix = prefix, suffix
+        root.spanned = True
+        for other in group[1:]:
+            self._fold_into(root, other)
+        new_id = self._rekey(root, head)
+        seen.clear()
+        seen[span_key] = new_id
+        return self._register(new_id)
 
     def _place(self, key: tuple[str, ...]) -> tuple[str, bool]:
         best = self._find(key)
@@ -320,6 +432,8 @@ class TemplateMiner:
         trunk = _trunk(key)
         if trunk is not None:
             merged = self._note_trunk(trunk, len(key), merged)
+        if WILDCARD in key and merged in self.templates:
+            merged = self._note_span(key, merged)
         return merged, merged == tpl.id
 
     def _note_trunk(self, trunk: tuple[str, ...], length: int, tid: str) -> str:
@@ -423,7 +537,80 @@ class TemplateMiner:
                     if self.resolve(result) == root:
                         result = root
                     break
+            else:
+                root = self._check_skeleton(tpl)
+                if root is not None:
+                    work.append(root)
         return self.resolve(result)
+
+    def _looks_variable(self, token: str, previous: str | None) -> bool:
+        """``looks_variable``, cached (templates share most of their tokens)."""
+        key = (token, previous)
+        hit = self._value_like.get(key)
+        if hit is None:
+            if len(self._value_like) >= self.config.max_buckets:
+                self._value_like.clear()
+            hit = self._value_like[key] = looks_variable(token, previous)
+        return hit
+
+    def _skeleton(self, tpl: Template) -> tuple[tuple[Any, ...], tuple[str, ...], list[int]] | None:
+        """The template with its value-like constant positions blanked, and their values.
+
+        Siblings with one skeleton differ only where values go, so they are one template.
+        """
+        n = len(tpl.tokens)
+        if n > self.config.max_indexed_tokens or tpl.variadic or n < 2:
+            return None
+        skel: list[Any] = []
+        values: list[str] = []
+        slots: list[int] = []
+        prev: str | None = None
+        for i, (tok, gen) in enumerate(zip(tpl.tokens, tpl.general, strict=True)):
+            if gen:
+                skel.append(WILDCARD)
+                prev = None
+            elif self._looks_variable(tok, prev):
+                key = _KEY_PREFIX.match(tok)  # "user=root" and "user=guest" share "user="
+                keyed = key is not None and key.end() < len(tok)  # "nvme0:" is not a key
+                skel.append(("key", key.group(0)) if keyed else ("value",))
+                values.append(tok)
+                slots.append(i)
+                prev = tok
+            else:
+                skel.append(tok)
+                prev = tok
+        if not values:
+            return None
+        return (n, *skel), tuple(values), slots
+
+    def _check_skeleton(self, tpl: Template) -> str | None:
+        """Merge ``tpl`` with its skeleton siblings once they show enough distinct values."""
+        found = self._skeleton(tpl)
+        if found is None:
+            return None
+        skel, values, slots = found
+        group = self._skeletons.get(skel)
+        if group is None:
+            if len(self._skeletons) >= self.config.max_buckets:
+                self._skeletons.clear()
+            group = self._skeletons[skel] = {}
+        group[values] = tpl.id
+        live_ids = {self.resolve(t) for t in group.values()}
+        live = [self.templates[t] for t in live_ids if t in self.templates]
+        if len(live) < max(2, self.config.min_distinct_role):
+            return None
+        varying = [i for i in slots if len({t.tokens[i] for t in live}) > 1]
+        n = len(tpl.tokens)
+        constants = sum(
+            1
+            for i, (t, g) in enumerate(zip(tpl.tokens, tpl.general, strict=True))
+            if i not in varying and not g and t != WILDCARD
+        )
+        if not varying or constants < max(1, self.config.min_constant_share * n):
+            return None
+        root = self._merge_positions(varying, live)
+        group.clear()
+        return root
 
     def _is_slot(self, bucket: dict[str, str], pos: int) -> bool:
         """Decide whether the values seen at ``pos`` make it a parameter slot."""
@@ -446,6 +633,9 @@ class TemplateMiner:
         bare = {v.replace(WILDCARD, "") for v in values if WILDCARD in v}
         if any(v in bare for v in values if WILDCARD not in v):
             return True
+        # "null" next to anything else: an absent object and a present one.
+        if any(_STRIP.sub("", v).rsplit("=", 1)[-1] in _NULLS for v in values):
+            return True
         if len(live) < self.config.min_distinct:
             return False
         code = sum(1 for v in values if _CODE_WORD.search(_STRIP.sub("", v)))
@@ -460,17 +650,22 @@ class TemplateMiner:
             for t in {self.resolve(t) for t in bucket.values()}
             if t in self.templates
         ]
+        return self._merge_positions([pos], live)
+
+    def _merge_positions(self, positions: list[int], live: list[Template]) -> str:
+        """Merge same-length templates into the most used one, with slots at ``positions``."""
         live.sort(key=lambda t: (-t.count, t.first_seen, t.id))
         root = live[0]
         root_head = self._head(root)  # before the slot changes it
-        values = [t.tokens[pos] for t in live]
-        pre, suf = values[0], values[0]
-        for v in values[1:]:
-            pre = _common_prefix(pre, v)
-            suf = _common_prefix(suf[::-1], v[::-1])[::-1]
-        root.general[pos] = True
-        root.prefix[pos] = _edge_prefix(pre)
-        root.suffix[pos] = _edge_suffix(suf)
+        for pos in positions:
+            values = [t.tokens[pos] for t in live]
+            pre, suf = values[0], values[0]
+            for v in values[1:]:
+                pre = _common_prefix(pre, v)
+                suf = _common_prefix(suf[::-1], v[::-1])[::-1]
+            root.general[pos] = True
+            root.prefix[pos] = _edge_prefix(pre)
+            root.suffix[pos] = _edge_suffix(suf)
         for other in live[1:]:
             for i, gen in enumerate(other.general):
                 if gen and not root.general[i]:
@@ -497,6 +692,7 @@ class TemplateMiner:
         self._leaves = {k: v for k, v in self._leaves.items() if self.resolve(v) in live}
         self._variadic = {k: v for k, v in self._variadic.items() if self.resolve(v) in live}
         self._trunks.clear()
+        self._spans.clear()
         # Buckets keep their entries: evicted ids no longer resolve to a live template and
         # are ignored by ``_is_slot``; the bucket index has its own size bound.
 

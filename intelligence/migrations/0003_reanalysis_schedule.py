@@ -1,8 +1,8 @@
-"""Evaluate SLO burn rates every minute in Celery beat (editable in the admin)."""
+"""Schedule the re-analysis of open incidents in Celery beat (editable in the admin)."""
 
 from django.db import migrations
 
-NAME = "intelligence: evaluate SLO burn rates"
+NAME = "intelligence: re-analyse open incidents"
 
 
 def forwards(apps, schema_editor):
@@ -10,7 +10,8 @@ def forwards(apps, schema_editor):
     PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
     every_minute, _ = IntervalSchedule.objects.get_or_create(every=60, period="seconds")
     PeriodicTask.objects.get_or_create(
-        name=NAME, defaults={"task": "intelligence.tasks.evaluate_slos", "interval": every_minute}
+        name=NAME,
+        defaults={"task": "intelligence.tasks.reanalyse_open_incidents", "interval": every_minute},
     )
 
 
@@ -20,7 +21,7 @@ def backwards(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("intelligence", "0002_slo_status"),
+        ("intelligence", "0002_analysis_runs"),
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
     operations = [migrations.RunPython(forwards, backwards)]

@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('incidents', '0007_alert_check_variant'),
-        ('intelligence', '0001_initial'),
+        ('intelligence', '0003_reanalysis_schedule'),
     ]
 
     operations = [
