@@ -1,5 +1,5 @@
 # The two commands: `make run` (the product + demo, nothing to start first) and `make test`.
-.PHONY: run test lint format bench bench-ingest bench-lab bench-correlation bench-logs
+.PHONY: run test lint format bench bench-ingest bench-lab bench-correlation bench-logs bench-analysis
 
 run:
 	scripts/bootstrap.sh run
@@ -16,7 +16,7 @@ format:
 	.venv/bin/ruff check --fix .
 	.venv/bin/ruff format .
 
-bench: bench-ingest bench-lab bench-correlation bench-logs
+bench: bench-ingest bench-lab bench-correlation bench-logs bench-analysis
 
 bench-ingest:
 	scripts/bootstrap.sh bench
@@ -39,3 +39,9 @@ bench-correlation:
 bench-logs:
 	scripts/bootstrap.sh bench
 	.venv/bin/python -m benchmarks.bench_logs
+
+# Incident analysis on lab scenarios (every fault kind, several seeds, overlaps): open to
+# first insight / complete, data-source calls, root cause in the top 3 (bench-results/analysis.md)
+bench-analysis:
+	scripts/bootstrap.sh bench
+	scripts/bench.sh analysis $(BENCH_ARGS)

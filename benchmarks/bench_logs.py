@@ -397,11 +397,13 @@ def main(argv: list[str] | None = None) -> int:
             "- Sibling templates with one constant skeleton that differ only in positions that "
             "look like values merge once those positions show 2 distinct values "
             "(`min_distinct_role`), even when several positions differ at once. A position "
-            "looks like a value by its syntactic role (after a `key:`/`key=` token, a glued "
-            "`key=value`, quoted or `[bracketed]` as a whole, `null`) or by its shape (a "
-            "digit anywhere, parts joined by `.`, `~`, `$`, `@`, `/`, snake_case). UPPER_CASE "
-            "constants keep needing the code-word evidence, and glued keys must agree "
-            "(`mapRequest:<*>` and `reduceRequest:<*>` stay apart).",
+            "looks like a value by its syntactic role (after a `key=` token, after a `key:` "
+            "token when the value is delimited, a glued `key=value`, quoted or `[bracketed]` "
+            "as a whole, `null`) or by its shape (a digit anywhere, parts joined by `.`, `~`, "
+            "`$`, `@`, `/`, snake_case, CamelCase of three or more parts). UPPER_SNAKE "
+            "constants keep needing the code-word evidence, glued keys must agree "
+            "(`mapRequest:<*>` and `reduceRequest:<*>` stay apart), and a label followed by "
+            "a sentence (`ciod: failed to ...`) is not a key.",
             '- A quoted phrase of plain words is one token, so `"Cache Warmer"` and '
             '`"Reaper"` fill one slot. A value followed by a unit and an optional '
             "parenthesised conversion (`1190 bytes (1.16 KB)`, `<1 sec`) is one variable of "

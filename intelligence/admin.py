@@ -55,6 +55,15 @@ class InsightAdmin(admin.ModelAdmin):
             return queryset
         return queryset.filter(incident__in=incidents_for(request.user).values("pk"))
 
+    def has_module_permission(self, request) -> bool:
+        return request.user.is_active and request.user.is_staff
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        """Staff read the analyses of the incidents they may see (the queryset restricts)."""
+        if not self.has_module_permission(request):
+            return False
+        return obj is None or self.get_queryset(request).filter(pk=obj.pk).exists()
+
     def has_add_permission(self, request) -> bool:
         return False
 
@@ -72,14 +81,14 @@ class InsightAdmin(admin.ModelAdmin):
     def evidence_table(self, obj: Insight) -> str:
         rows = format_html_join(
             "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.2f}</td><td>{}</td>"
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
             "<td>{}</td><td><code>{}</code><br><small>{} → {}</small></td></tr>",
             (
                 (
                     rank,
                     f.get("kind", ""),
                     f.get("service", ""),
-                    float(f.get("score") or 0),
+                    f"{float(f.get('score') or 0):.2f}",
                     f.get("title", ""),
                     f.get("onset") or "",
                     (f.get("pointer") or {}).get("query", ""),

@@ -305,9 +305,9 @@ def finish(
                 "first_finding_at",
             ]
         )
+        announce(insight)  # the run's end first, then its timeline note
         if insight.status != Status.SUPERSEDED:
             add_events([timeline_event(insight, now)])
-    announce(insight)
     return insight
 
 
@@ -319,8 +319,8 @@ def fail(insight: Insight, exc: BaseException) -> None:
         Insight.objects.filter(pk=insight.pk).update(
             status=insight.status, finished_at=now, gaps=insight.gaps
         )
+        announce(insight)
         add_events([timeline_event(insight, now)])
-    announce(insight)
 
 
 def timeline_event(insight: Insight, now: datetime) -> TimelineEvent:

@@ -18,6 +18,8 @@ export LOKI_URL=${LOKI_URL:-http://127.0.0.1:$LAB_PORT}
 export TEMPO_URL=${TEMPO_URL:-http://127.0.0.1:$LAB_PORT}
 mkdir -p .run
 export KUBECONFIG=${KUBECONFIG:-$PWD/.run/lab-kubeconfig}
+# no Celery worker here: incident analyses run on a background thread of the server
+export ANALYSIS_IN_THREAD=${ANALYSIS_IN_THREAD:-true}
 
 $py manage.py migrate --noinput -v0
 $py manage.py load_demo --base-url "http://127.0.0.1:$PORT" | tee .run/demo-accounts.txt
@@ -37,7 +39,8 @@ Send an alert:
 The telemetry lab serves Prometheus, Loki, Tempo and Kubernetes APIs on http://127.0.0.1:$LAB_PORT
 and posts its alerts to the "lab" integration. In about $DEMO_FAULT_AFTER s it injects $DEMO_FAULT:
 watch http://127.0.0.1:$PORT/admin/incidents/incident/ for the incident to open and its
-timeline to grow (the lab's log: .run/lab.log). Try: .venv/bin/python -m lab faults --url http://127.0.0.1:$LAB_PORT
+timeline to grow, and http://127.0.0.1:$PORT/admin/intelligence/insight/ for its analysis
+(API: /api/v1/incidents/<id>/insights/; the lab's log: .run/lab.log). Try: .venv/bin/python -m lab faults --url http://127.0.0.1:$LAB_PORT
 
 MSG
 webhook=$($py manage.py webhook_url lab --with-secret --base-url "http://127.0.0.1:$PORT")

@@ -90,3 +90,34 @@ async def test_sockets_refuse_anonymous_and_invisible_incidents(
     )
     connected, code = await bad_token.connect()
     assert not connected and code == 4401
+
+
+async def test_analysis_progress_is_pushed_to_who_may_see_the_incident(
+    integrations, services, users, post_webhook
+):
+    post = database_sync_to_async(post_webhook)
+    await post(integrations["alertmanager"], am_payload([am_alert("A", "payments")], "g"))
+    incident = await database_sync_to_async(Incident.objects.get)()
+    follower = socket(f"/ws/incidents/{incident.pk}/", users["viewer"])
+    theirs = socket("/ws/incidents/", users["outsider"], header=True)
+    assert (await follower.connect())[0]
+    assert (await theirs.connect())[0]
+
+    def rerun():
+        client = Client(HTTP_AUTHORIZATION=f"Token {users['responder'].auth_token.key}")
+        return client.post(f"/api/v1/incidents/{incident.pk}/insights/")
+
+    assert (await database_sync_to_async(rerun)()).status_code == 202
+    seen = []
+    while not any(e["type"] == "timeline.events" for e in seen):
+        seen.append(await follower.receive_json_from(timeout=5))
+    runs = [e["insight"] for e in seen if e["type"] == "analysis.updated"]
+    assert runs[0]["status"] == "queued" and runs[0]["reason"] == "manual"
+    assert "running" in [r["status"] for r in runs]
+    assert runs[-1]["status"] in ("complete", "partial") and runs[-1]["progress"] == 100
+    assert all(r["incident"] == incident.pk for r in runs)
+    timeline = next(e for e in seen if e["type"] == "timeline.events")
+    assert timeline["events"][0]["message"].startswith("analysis ")
+    assert await theirs.receive_nothing(timeout=0.5)
+    await follower.disconnect()
+    await theirs.disconnect()

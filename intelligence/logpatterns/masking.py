@@ -331,9 +331,8 @@ class Masker:
 
 def _has_visible_digit(token: str, masked: str) -> bool:
     """True when a digit of ``token`` survives masking (so the real digits matter)."""
-    if masked == WILDCARD or not _HAS_DIGIT.search(token):
-        return False
-    return _HAS_DIGIT.search(masked) is not None
+    # A digit in the masked token came from the token, so the masked side alone decides.
+    return masked != WILDCARD and _HAS_DIGIT.search(masked) is not None
 
 
 def _fold_request_target(content: str) -> str:

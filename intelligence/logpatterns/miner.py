@@ -55,7 +55,14 @@ _IDENTIFIER = re.compile(
 # ``min_distinct_code`` values; short upper-case words ("GET", "POST") in value positions
 # are values.
 _CONSTANT_NAME = re.compile(r"^(?:[\w$]+\.)*[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*$")
+# A CamelCase compound of three or more parts ("UpdateOrchestratorAgent") names a class,
+# agent or process, like a dotted name does; one Capitalised word ("Started") does not.
+_CAMEL = re.compile(r"[a-z][A-Z][a-z]+[A-Z]")
 _NULLS = frozenset({"null", "NULL", "Null", "None", "nil", "NIL", "undefined"})
+_MISSING = frozenset({"-", "--", "N/A", "n/a"})
+# Sibling groups that never merge (too few constants) are cleared at this size, so memory
+# stays bounded on streams that keep producing new siblings.
+_MAX_GROUP = 256
 STATE_VERSION = 1
 
 
@@ -168,30 +175,56 @@ def _is_key(token: str | None) -> bool:
     )
 
 
-def looks_variable(token: str, previous: str | None) -> bool:
+def _after_key(token: str, previous: str | None, following: str | None) -> bool:
+    """True when ``token`` is the value of the key before it.
+
+    After "key=" always. After "key:" only when the value is delimited: last in the
+    message, followed by punctuation, another key or a bracket. "ciod: failed to read"
+    is a component label followed by a sentence, not a key and its value.
+    """
+    if not _is_key(previous):
+        return False
+    if previous[-1] == "=" or following is None or token[-1] in ",;)]}":  # type: ignore[index]
+        return True
+    return _is_key(following) or following[0] in "([{" or _KEYED_VALUE.match(following) is not None
+
+
+# What a token's own text says about it being a value (``value_kind``).
+NEVER, BY_ROLE, ALWAYS = 0, 1, 2
+
+
+def value_kind(token: str) -> int:
+    """ALWAYS when a token's text marks it as a value, BY_ROLE when it is one only after a
+    key, NEVER when it is a key, a label or an UPPER_SNAKE constant."""
+    if WILDCARD in token:
+        return ALWAYS
+    if token.isalpha():  # a plain word: only its role or being a null can make it a value
+        if _CAMEL.search(token):
+            return ALWAYS
+        return ALWAYS if token in _NULLS else BY_ROLE
+    core = _STRIP.sub("", token)
+    if not core or token[-1] == "=":  # a key (with an empty value), not a value
+        return NEVER
+    key = _KEY_PREFIX.match(token)
+    value = _STRIP.sub("", token[key.end() :]) if key else core
+    if _CONSTANT_NAME.match(value) and "_" in value:
+        return NEVER
+    if core in _NULLS or _KEYED_VALUE.match(token) or _ENCLOSED.match(token):
+        return ALWAYS
+    if _IDENTIFIER.search(core):
+        return ALWAYS
+    return NEVER if token[-1] == ":" else BY_ROLE  # "nvme:" labels what follows
+
+
+def looks_variable(token: str, previous: str | None, following: str | None = None) -> bool:
     """True when a constant token sits where values go or is shaped like an identifier.
 
     Such positions need less evidence to become a slot (``min_distinct_role`` values). An
     already masked token counts too ("user=<*>" next to "user=root"); a key with an empty
     value ("rhost=") does not.
     """
-    if WILDCARD in token:
-        return True
-    if token.isalpha():  # a plain word: only its role or being a null can make it a value
-        return token in _NULLS or _is_key(previous)
-    core = _STRIP.sub("", token)
-    if not core or token[-1] == "=":  # a key (with an empty value), not a value
-        return False
-    key = _KEY_PREFIX.match(token)
-    value = _STRIP.sub("", token[key.end() :]) if key else core
-    if _CONSTANT_NAME.match(value) and "_" in value:
-        return False
-    labelled = token[-1] == ":"  # "nvme0:" labels what follows: judged by shape alone
-    if not labelled and _is_key(previous):
-        return True
-    if core in _NULLS:
-        return True
-    return bool(_KEYED_VALUE.match(token) or _ENCLOSED.match(token) or _IDENTIFIER.search(core))
+    kind = value_kind(token)
+    return kind == ALWAYS or (kind == BY_ROLE and _after_key(token, previous, following))
 
 
 class Match(NamedTuple):
@@ -256,7 +289,7 @@ class TemplateMiner:
         self._skeletons: dict[tuple[Any, ...], dict[tuple[str, ...], str]] = {}
         # key with value+unit runs folded -> raw keys seen -> template id
         self._spans: dict[tuple[str, ...], dict[tuple[str, ...], str]] = {}
-        self._value_like: dict[tuple[str, str | None], bool] = {}
+        self._kinds: dict[str, int] = {}
         self._tick = 0
 
     # ------------------------------------------------------------------ mining
@@ -391,6 +424,8 @@ class TemplateMiner:
         if len(self._spans) >= self.config.max_buckets:
             self._spans.clear()
         seen = self._spans.setdefault(span_key, {})
+        if len(seen) >= _MAX_GROUP:
+            seen.clear()
         seen[key] = tid
         live = {self.resolve(t) for t in seen.values()}
         group = [self.templates[t] for t in live if t in self.templates]
@@ -543,15 +578,14 @@ class TemplateMiner:
                     work.append(root)
         return self.resolve(result)
 
-    def _looks_variable(self, token: str, previous: str | None) -> bool:
-        """``looks_variable``, cached (templates share most of their tokens)."""
-        key = (token, previous)
-        hit = self._value_like.get(key)
-        if hit is None:
-            if len(self._value_like) >= self.config.max_buckets:
-                self._value_like.clear()
-            hit = self._value_like[key] = looks_variable(token, previous)
-        return hit
+    def _value_kind(self, token: str) -> int:
+        """``value_kind``, cached per token (templates share most of their tokens)."""
+        kind = self._kinds.get(token)
+        if kind is None:
+            if len(self._kinds) >= self.config.max_buckets:
+                self._kinds.clear()
+            kind = self._kinds[token] = value_kind(token)
+        return kind
 
     def _skeleton(self, tpl: Template) -> tuple[tuple[Any, ...], tuple[str, ...], list[int]] | None:
         """The template with its value-like constant positions blanked, and their values.
@@ -569,7 +603,9 @@ class TemplateMiner:
             if gen:
                 skel.append(WILDCARD)
                 prev = None
-            elif self._looks_variable(tok, prev):
+            elif (kind := self._value_kind(tok)) == ALWAYS or (
+                kind == BY_ROLE and _after_key(tok, prev, tpl.tokens[i + 1] if i + 1 < n else None)
+            ):
                 key = _KEY_PREFIX.match(tok)  # "user=root" and "user=guest" share "user="
                 keyed = key is not None and key.end() < len(tok)  # "nvme0:" is not a key
                 skel.append(("key", key.group(0)) if keyed else ("value",))
@@ -594,6 +630,8 @@ class TemplateMiner:
             if len(self._skeletons) >= self.config.max_buckets:
                 self._skeletons.clear()
             group = self._skeletons[skel] = {}
+        if len(group) >= _MAX_GROUP:
+            group.clear()
         group[values] = tpl.id
         live_ids = {self.resolve(t) for t in group.values()}
         live = [self.templates[t] for t in live_ids if t in self.templates]
@@ -632,6 +670,11 @@ class TemplateMiner:
         # "()" next to "(<*>)": the same shape with an empty value, so it is a slot.
         bare = {v.replace(WILDCARD, "") for v in values if WILDCARD in v}
         if any(v in bare for v in values if WILDCARD not in v):
+            return True
+        # "ratio=-" or "(N/A)" next to "ratio=<*>" or "(<*>)": a missing value spelled out.
+        masked = [v for v in values if WILDCARD in v]
+        missing = {m.replace(WILDCARD, gap) for m in masked for gap in _MISSING}
+        if any(v in missing for v in values if WILDCARD not in v):
             return True
         # "null" next to anything else: an absent object and a present one.
         if any(_STRIP.sub("", v).rsplit("=", 1)[-1] in _NULLS for v in values):

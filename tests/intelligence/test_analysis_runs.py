@@ -247,3 +247,37 @@ def test_rerun_needs_respond_is_audited_and_rate_limited(
     assert limited.status_code == 429
     assert int(limited["Retry-After"]) > 0
     assert api(users["sre"]).post(url(incident)).status_code == 202  # per user
+
+
+# -- admin -------------------------------------------------------------------------------
+
+
+def test_admin_shows_the_ranked_evidence_read_only_to_who_may_see_it(
+    signals, open_incident, integrations, users, post_webhook, django_capture_on_commit_callbacks
+):
+    from django.test import Client
+
+    ours = Insight.objects.get(incident=open_incident())
+    with django_capture_on_commit_callbacks(execute=True):
+        post_webhook(integrations["other"], am_payload([am_alert("B", "search")], "other"))
+    theirs = Insight.objects.get(incident__alerts__name="B")
+    root = Client()
+    root.force_login(users["root"])
+    page = root.get(f"/admin/intelligence/insight/{ours.pk}/change/").content.decode()
+    assert "new error pattern" in page and "{service=&quot;payments&quot;}" in page
+    assert "affected:" in page and "log_patterns" in page
+    assert root.get("/admin/intelligence/insight/add/").status_code == 403
+    root.post(f"/admin/intelligence/insight/{ours.pk}/delete/", {"post": "yes"})
+    assert Insight.objects.filter(pk=ours.pk).exists()
+
+    team_admin = Client()
+    team_admin.force_login(users["admin"])
+    listing = team_admin.get("/admin/intelligence/insight/")
+    assert listing.status_code == 200
+    assert f"/admin/intelligence/insight/{ours.pk}/change/" in listing.content.decode()
+    assert f"/admin/intelligence/insight/{theirs.pk}/change/" not in listing.content.decode()
+    assert team_admin.get(f"/admin/intelligence/insight/{theirs.pk}/change/").status_code in (
+        302,
+        403,
+        404,
+    )

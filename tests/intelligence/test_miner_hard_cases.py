@@ -39,11 +39,26 @@ def test_key_equals_value_with_two_values_is_a_slot() -> None:
 def test_key_colon_value_in_separate_tokens_is_a_slot() -> None:
     text = _one_template(
         [
-            "Policy: strict applied to tenant group west",
-            "Policy: relaxed applied to tenant group west",
+            "Policy: strict, applied to tenant group west",
+            "Policy: relaxed, applied to tenant group west",
         ]
     )
-    assert text == "Policy: <*> applied to tenant group west"
+    assert text == "Policy: <*>, applied to tenant group west"
+    text = _one_template(
+        [
+            "tenant west state: Staged (pending reboot)",
+            "tenant west state: Installed (pending reboot)",
+        ]
+    )
+    assert text == "tenant west state: <*> (pending reboot)"
+
+
+def test_a_component_label_followed_by_a_sentence_is_not_a_key() -> None:
+    lines = [
+        "ciod: failed to read message prefix on control stream",
+        "ciod: managed to read message prefix on control stream",
+    ]
+    assert _count(lines) == 2
 
 
 def test_quoted_value_of_varying_word_count_is_one_slot() -> None:
@@ -100,6 +115,17 @@ def test_tilde_and_underscore_joined_identifiers_are_one_slot() -> None:
     )
 
 
+def test_camel_case_component_names_are_one_slot() -> None:
+    text = _one_template(
+        [
+            "session 12 initialized by client UpdateOrchestratorAgent now",
+            "session 40 initialized by client TrustedInstallerService now",
+        ]
+    )
+    assert text == "session <*> initialized by client <*> now"
+    assert _count(["job Started by operator", "job Stopped by operator"]) == 2
+
+
 def test_bracketed_file_names_are_one_slot() -> None:
     text = _one_template(
         [
@@ -118,6 +144,11 @@ def test_several_value_positions_differing_at_once_are_one_template() -> None:
             "route com.acme.api.Users to com.acme.impl.UsersHandler ready",
         ]
     )
+
+
+def test_a_dash_for_a_missing_value_next_to_a_masked_one_is_a_slot() -> None:
+    _one_template(["cache hit ratio=0.93 on shard east", "cache hit ratio=- on shard east"])
+    _one_template(["probe latency (N/A) for edge", "probe latency (12ms) for edge"])
 
 
 # --- values glued to punctuation or letters -----------------------------------------
@@ -188,6 +219,8 @@ def test_plain_words_still_need_three_values() -> None:
 
 def test_looks_variable_by_role_and_shape() -> None:
     assert looks_variable("fast", "queue:")
+    assert looks_variable("fast,", "queue:", "next")
+    assert not looks_variable("failed", "ciod:", "to")
     assert looks_variable("queue=fast", None)
     assert looks_variable("[core.c]", None)
     assert looks_variable("a.b.c", None)
@@ -223,3 +256,12 @@ def test_generated_systems_are_deterministic_and_labelled() -> None:
         assert (contents, truth) == generate(name, lines=50)
         assert len(contents) == len(truth) == 50
         assert all("<*>" in t for t in truth)
+
+
+def test_sibling_indexes_stay_bounded() -> None:
+    from intelligence.logpatterns import miner as miner_module
+
+    m = TemplateMiner()
+    # Two constants in eight tokens: too few for a merge, so the skeleton group only grows.
+    m.add_many([f"a b v{i}.x w{i}.y u{i}.z t{i}.q s{i}.r p{i}.s" for i in range(300)])
+    assert all(len(g) <= miner_module._MAX_GROUP for g in m._skeletons.values())
