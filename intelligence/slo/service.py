@@ -75,8 +75,8 @@ def evaluate_slos(now: datetime, query: InstantQuery) -> EvaluationReport:
         spec = spec_of(slo)
         try:
             assessment, measurement = evaluate(spec, now, query)
-        except DataSourceError as exc:
-            report.failed[key] = str(exc)
+        except (DataSourceError, ValueError) as exc:  # ValueError: an SLO that cannot be
+            report.failed[key] = str(exc)  # measured (window of 0 days written by hand)
             SLOStatus.objects.update_or_create(
                 slo=slo, defaults={"error": str(exc)[:2000], "error_at": now}
             )
@@ -289,7 +289,7 @@ def slo_impact(
     for slo in slos.order_by("service__slug", "name"):
         try:
             assessment, measurement = evaluate(spec_of(slo), at, query)
-        except DataSourceError as exc:
+        except (DataSourceError, ValueError) as exc:
             impact.gaps.append(f"SLO {slo.service.slug}/{slo.name}: {exc}")
             continue
         impact.slos.append(

@@ -241,3 +241,36 @@ def test_slo_impact_findings_point_at_the_burning_window(slo, source):
 def test_slo_impact_without_prometheus_is_a_gap(slo):
     impact = slo_impact(["payments"], timezone.now())
     assert not impact.slos and impact.gaps == ["SLOs not measured: PROMETHEUS_URL is not set"]
+
+
+def test_an_unmeasurable_slo_fails_alone(slo, source, services):
+    broken = SLO.objects.create(
+        service=services["checkout"],
+        name="broken",
+        objective="99.9",
+        window_days=0,  # refused by the API and admin; written here by hand
+        good_query=GOOD,
+        total_query=TOTAL,
+    )
+    source.set(0.0002, h1=0.02, m5=0.03)
+    report = evaluate_slos(timezone.now(), source)
+    assert "checkout/broken" in report.failed and report.evaluated == 1
+    assert SLOStatus.objects.get(slo=broken).error
+    assert SLOStatus.objects.get(slo=slo).severity == "page"
+
+
+def test_api_refuses_a_window_of_zero_days(services, users, api):
+    response = api(users["admin"]).post(
+        "/api/v1/slos/",
+        {
+            "service": "payments",
+            "name": "latency",
+            "objective": "99",
+            "window_days": 0,
+            "good_query": GOOD,
+            "total_query": TOTAL,
+        },
+        format="json",
+    )
+    assert response.status_code == 400 and "window_days" in response.json()
+    assert not SLO.objects.filter(name="latency").exists()
