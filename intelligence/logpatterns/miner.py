@@ -12,6 +12,13 @@ How it differs from Drain:
   position has taken ``min_distinct`` different values (``min_distinct_code`` for values
   that look like code: Capitalised, UPPER_CASE, camelCase) they merge into one template
   with a ``<*>`` slot there. Merges cascade, so a template can grow several word slots.
+* Positions that look like values, by syntactic role (after ``key=``, after a delimited
+  ``key:``, a glued ``key=value``, quoted or bracketed as a whole, ``null``) or by shape
+  (digits, dotted/tilde/underscore identifiers, CamelCase compounds), need only
+  ``min_distinct_role`` values. Siblings with one constant skeleton that differ only in such
+  positions merge even when several positions differ at once.
+* A quantity with a unit and an optional parenthesised conversion ("1190 bytes (1.16 KB)",
+  "<1 sec") is one variable of varying length once forms with and without it are seen.
 * Templates that differ only in the length of a trailing run of variables (a list of block
   ids) merge into one "variadic" template whose last ``<*>`` takes one or more tokens.
 * Template ids are content hashes of the (generalised) template text, so they are stable
@@ -182,9 +189,9 @@ def _after_key(token: str, previous: str | None, following: str | None) -> bool:
     message, followed by punctuation, another key or a bracket. "ciod: failed to read"
     is a component label followed by a sentence, not a key and its value.
     """
-    if not _is_key(previous):
+    if previous is None or not _is_key(previous):
         return False
-    if previous[-1] == "=" or following is None or token[-1] in ",;)]}":  # type: ignore[index]
+    if previous[-1] == "=" or following is None or token[-1] in ",;)]}":
         return True
     return _is_key(following) or following[0] in "([{" or _KEYED_VALUE.match(following) is not None
 
