@@ -232,6 +232,7 @@ class AlertAdmin(admin.ModelAdmin):
 class CorrelationRuleAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = [
         "name",
+        "team",
         "enabled",
         "position",
         "matchers",
@@ -241,6 +242,7 @@ class CorrelationRuleAdmin(AuditedAdminMixin, admin.ModelAdmin):
         "reuse_resolved",
     ]
     list_editable = ["enabled", "position"]
+    list_filter = ["team", "enabled"]
     search_fields = ["name", "description"]
 
 

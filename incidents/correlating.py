@@ -73,19 +73,31 @@ def rules_file() -> Path:
     )
 
 
-def load_all_rules() -> list[PlainRule]:
-    """Admin rules first (by position), then rules-as-code not overridden by name."""
-    rules = []
+def load_all_rules() -> list[tuple[int | None, PlainRule]]:
+    """Every enabled rule with its team (None: every team's), by position, then
+    rules-as-code (global) not overridden by a global admin rule of the same name."""
+    rules: list[tuple[int | None, PlainRule]] = []
     for row in CorrelationRule.objects.filter(enabled=True):
         try:
-            rules.append(row.as_rule())
+            rules.append((row.team_id, row.as_rule()))
         except ValueError:
             log.warning("correlation rule %s is invalid and was skipped", row.name)
     path = rules_file()
     if path.exists():
-        names = {r.name for r in rules}
-        rules += [r for r in load_rules(path) if r.name not in names]
+        names = {rule.name for team_id, rule in rules if team_id is None}
+        rules += [(None, r) for r in load_rules(path) if r.name not in names]
     return rules
+
+
+def rules_for_team(rules: list[tuple[int | None, PlainRule]], team_id: int) -> list[PlainRule]:
+    """The rules that may act on ``team_id``'s alerts: its own, then global ones it does not
+    override by name. Another team's rule never sees them."""
+    names = {rule.name for owner, rule in rules if owner == team_id}
+    return [
+        rule
+        for owner, rule in rules  # position order kept
+        if owner == team_id or (owner is None and rule.name not in names)
+    ]
 
 
 def load_topology() -> Topology:
@@ -127,7 +139,7 @@ def invalidate(**_: Any) -> None:
 
 def correlator_for(integration: Integration, reopen_grace: timedelta) -> Correlator:
     return build_correlator(
-        rules=cached("rules", load_all_rules),
+        rules=rules_for_team(cached("rules", load_all_rules), integration.team_id),
         topology=cached("topology", load_topology),
         cooccurrence=cached("cooccurrence", load_cooccurrence),
         window=TOPOLOGY_WINDOW,

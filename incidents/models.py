@@ -119,6 +119,8 @@ def new_secret() -> str:
 class Integration(models.Model):
     """A source of alerts with its own webhook URL and secret."""
 
+    SECRET_FIELDS = ("secret", "token")  # never in audit diffs or logs (reliability.redaction)
+
     class Kind(models.TextChoices):
         ALERTMANAGER = "alertmanager", "Prometheus Alertmanager"
         GRAFANA = "grafana", "Grafana alerting"
@@ -326,9 +328,21 @@ class IncidentCounter(models.Model):
 
 
 class CorrelationRule(models.Model):
-    """A correlation rule curated in the admin (the same fields as correlation-rules.yml)."""
+    """A correlation rule curated in the admin (the same fields as correlation-rules.yml).
 
-    name = models.SlugField(max_length=100, unique=True)
+    A rule belongs to a team and applies only to the alerts of that team's integrations; a
+    rule without a team applies to every team's alerts and only superusers may write one
+    (a team role must never reach another team's alerts)."""
+
+    name = models.SlugField(max_length=100)
+    team = models.ForeignKey(
+        Team,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="correlation_rules",
+        help_text="whose alerts it applies to; empty: every team's (superusers only)",
+    )
     description = models.TextField(blank=True)
     enabled = models.BooleanField(default=True)
     position = models.PositiveIntegerField(default=100, help_text="lower runs first")
@@ -345,7 +359,13 @@ class CorrelationRule(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["position", "name"]
+        ordering = ["position", "name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["team", "name"], name="one_rule_name_per_team"),
+            models.UniqueConstraint(
+                fields=["name"], condition=Q(team__isnull=True), name="one_global_rule_name"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name

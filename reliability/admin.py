@@ -1,8 +1,11 @@
+import json
+
 from django.contrib import admin
 from guardian.admin import GuardedModelAdmin
 
 from reliability import audit
 from reliability.models import AuditLog, Team, TeamMembership
+from reliability.redaction import redact
 
 
 class AuditedAdminMixin:
@@ -62,7 +65,14 @@ class AuditLogAdmin(admin.ModelAdmin):
     list_filter = ["action", "object_type", "via"]
     search_fields = ["actor_repr", "object_repr", "object_id", "request_id"]
     date_hierarchy = "timestamp"
-    readonly_fields = [f.name for f in AuditLog._meta.fields]
+    exclude = ["changes"]  # shown redacted below (rows written before redaction existed)
+    readonly_fields = [f.name for f in AuditLog._meta.fields if f.name != "changes"] + [
+        "redacted_changes"
+    ]
+
+    @admin.display(description="changes")
+    def redacted_changes(self, obj) -> str:
+        return json.dumps(redact(obj.changes), indent=2, sort_keys=True, default=str)
 
     def has_add_permission(self, request):
         return False

@@ -17,6 +17,7 @@ from django.db import models
 from django.http import HttpRequest, HttpResponse
 
 from reliability.models import AuditLog
+from reliability.redaction import redact, secret_fields_of
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,9 @@ def record(
     object_id: str | None = None,
     object_repr: str | None = None,
 ) -> AuditLog:
-    """Append one audit row. Call inside the transaction that makes the change."""
+    """Append one audit row. Call inside the transaction that makes the change.
+
+    Secret fields (``reliability.redaction``) are stored as ``[redacted]``, never in clear."""
     ctx = current_context()
     if actor is not None and not getattr(actor, "is_authenticated", False):
         actor = None
@@ -94,7 +97,7 @@ def record(
         object_type=object_type or "",
         object_id=object_id or "",
         object_repr=(object_repr or "")[:200],
-        changes=changes or {},
+        changes=redact(changes or {}, secret_fields_of(obj)),
         request_id=ctx.request_id,
         source_ip=ctx.source_ip,
         via=ctx.via,

@@ -27,6 +27,10 @@ class IncidentFilter(filters.FilterSet):
 
 class AlertFilter(filters.FilterSet):
     service = filters.CharFilter(field_name="service__slug")
+    # plain ids, not choices: an id of another team's object filters to nothing, exactly
+    # like an id that does not exist (a choice field would answer 400 for one of them)
+    incident = filters.NumberFilter(field_name="incident_id")
+    integration = filters.NumberFilter(field_name="integration_id")
     label = filters.CharFilter(method="filter_label", label="label=value")
 
     class Meta:

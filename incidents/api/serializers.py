@@ -11,23 +11,36 @@ from incidents.models import (
     Service,
     TimelineEvent,
 )
-from reliability.api.serializers import UserRefField
-from reliability.models import Team
-from reliability.permissions import has_capability
+from reliability.api.serializers import (
+    TeamRefField,
+    UserRefField,
+    VisibleSlugRelatedField,
+    requesting_user,
+)
+from reliability.permissions import has_capability, objects_for
 
 
-class TeamRefField(serializers.SlugRelatedField):
-    def __init__(self, **kwargs):
-        kwargs.setdefault("slug_field", "slug")
-        kwargs.setdefault("queryset", Team.objects.all())
-        super().__init__(**kwargs)
+class ServiceRefField(VisibleSlugRelatedField):
+    """A service by slug, among the services the user may see."""
 
-
-class ServiceRefField(serializers.SlugRelatedField):
     def __init__(self, **kwargs):
         kwargs.setdefault("slug_field", "slug")
         kwargs.setdefault("queryset", Service.objects.all())
         super().__init__(**kwargs)
+
+    def visible(self, user, queryset):
+        return queryset.filter(pk__in=objects_for(user, "view", Service).values("pk"))
+
+
+def _visible_service_slugs(serializer: serializers.Serializer) -> set[str] | None:
+    """Slugs of the services the requesting user may see (None: all), once per request."""
+    user = requesting_user(serializer)
+    if user is None or getattr(user, "is_superuser", False):
+        return None
+    cache = serializer.context.setdefault("_visible_service_slugs", {})
+    if "slugs" not in cache:
+        cache["slugs"] = set(objects_for(user, "view", Service).values_list("slug", flat=True))
+    return cache["slugs"]
 
 
 def _string_dict(value):
@@ -61,6 +74,14 @@ class ServiceSerializer(serializers.ModelSerializer):
             "created_at",
         ]
         read_only_fields = ["created_at"]
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        visible = _visible_service_slugs(self)
+        if visible is not None:  # the other end of an edge may be another team's service
+            data["depends_on"] = [s for s in data["depends_on"] if s in visible]
+            data["dependents"] = [s for s in data["dependents"] if s in visible]
+        return data
 
 
 class DependencySerializer(serializers.ModelSerializer):
@@ -239,7 +260,9 @@ class NoteSerializer(serializers.Serializer):
 
 
 class CommanderSerializer(serializers.Serializer):
-    commander = UserRefField()
+    commander = serializers.CharField(
+        max_length=150, help_text="username of someone who can respond to the incident"
+    )
 
 
 class MergeSerializer(serializers.Serializer):
@@ -252,11 +275,19 @@ class MergeSerializer(serializers.Serializer):
 
 
 class CorrelationRuleSerializer(serializers.ModelSerializer):
+    team = TeamRefField(
+        required=False,
+        allow_null=True,
+        help_text="the team whose alerts it applies to; null: every team's (superusers only)",
+    )
+
     class Meta:
         model = CorrelationRule
+        validators: list = []  # uniqueness per team is checked in validate()
         fields = [
             "id",
             "name",
+            "team",
             "description",
             "enabled",
             "position",
@@ -276,6 +307,11 @@ class CorrelationRuleSerializer(serializers.ModelSerializer):
             candidate.as_rule()
         except (ValueError, TypeError, KeyError) as exc:
             raise serializers.ValidationError(str(exc)) from exc
+        clash = CorrelationRule.objects.filter(name=candidate.name, team=candidate.team)
+        if self.instance is not None:
+            clash = clash.exclude(pk=self.instance.pk)
+        if clash.exists():
+            raise serializers.ValidationError({"name": "A rule of this name exists for this team."})
         return attrs
 
     def _current(self) -> dict:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Prefetch
+from django.db.models import Prefetch, Q
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 
 from incidents import actions, correlating
@@ -50,7 +51,8 @@ from reliability.api.viewsets import (
     OwnedModelViewSet,
     snapshot,
 )
-from reliability.permissions import objects_for
+from reliability.models import Team
+from reliability.permissions import has_capability, objects_for
 
 READ = {"list": "view", "retrieve": "view"}
 WRITE = {"create": "change", "update": "change", "partial_update": "change", "destroy": "delete"}
@@ -120,10 +122,16 @@ class IntegrationViewSet(OwnedModelViewSet):
     def rotate_secret(self, request, pk=None):
         """Issue a new webhook secret; the old one stops working at once."""
         integration = self.get_object()
-        serializer = self.get_serializer(integration, data={}, partial=True)
-        serializer.is_valid(raise_exception=True)
-        serializer.instance.secret = new_secret()
-        self.perform_update(serializer)
+        with transaction.atomic():
+            old, integration.secret = integration.secret, new_secret()
+            integration.save(update_fields=["secret"])
+            # the audit row says that it changed; redaction keeps both values out of it
+            audit.record(
+                "integration.secret_rotated",
+                integration,
+                actor=request.user,
+                changes={"secret": [old, integration.secret]},
+            )
         return Response(self.get_serializer(integration).data)
 
 
@@ -223,9 +231,13 @@ class IncidentViewSet(
         incident = self.get_object()
         body = CommanderSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        commander = body.validated_data["commander"]
-        if not can(commander, "respond", incident):
-            raise Conflict(f"{commander.get_username()} cannot respond to this incident.")
+        name = body.validated_data["commander"]
+        commander = get_user_model().objects.filter(username=name, is_active=True).first()
+        if commander is None or not can(commander, "respond", incident):
+            # unknown, inactive, of another team or not a responder: one answer, so the
+            # endpoint tells nobody which usernames exist elsewhere
+            message = f"No user {name!r} can respond to this incident."
+            raise ValidationError({"commander": [message]})
         incident = actions.assign_commander(incident, commander, request.user)
         return Response(IncidentSerializer(incident, context={"request": request}).data)
 
@@ -337,16 +349,45 @@ class AlertViewSet(CapabilityViewSetMixin, viewsets.ReadOnlyModelViewSet):
 
 class CorrelationRuleViewSet(AuditedModelViewSet):
     """Correlation rules curated through the API (the admin and correlation-rules.yml hold
-    the same fields). Everyone signed in reads them; staff change them."""
+    the same fields). A team's rule applies to that team's alerts only: its viewers read it,
+    its admins write it. Rules without a team apply to every team: everyone signed in reads
+    them, only superusers write them. Other teams' rules are invisible (404)."""
 
     serializer_class = CorrelationRuleSerializer
     capabilities = {**READ, **WRITE}
-    queryset = CorrelationRule.objects.all()
+    queryset = CorrelationRule.objects.none()  # for the schema; get_queryset restricts
     search_fields = ["name", "description"]
+    filterset_fields = ["team__slug", "enabled"]
+
+    def get_queryset(self):
+        user = self.request.user
+        rules = CorrelationRule.objects.select_related("team")
+        if user.is_superuser:
+            return rules.all()
+        teams = objects_for(user, "view", Team).values("pk")
+        return rules.filter(Q(team__isnull=True) | Q(team__in=teams))
 
     def has_capability(self, user, capability, obj):
-        return capability == "view" or user.is_staff
+        if capability == "view":
+            return True  # the queryset is the restriction
+        return _may_write_rule_for(user, obj.team)
 
     def check_create(self, serializer) -> None:
-        if not self.request.user.is_staff:
-            raise PermissionDenied("Only staff may add correlation rules.")
+        self._check_owner(serializer.validated_data.get("team"))
+
+    def check_update(self, serializer) -> None:
+        if "team" in serializer.validated_data:
+            self._check_owner(serializer.validated_data["team"])
+
+    def _check_owner(self, team) -> None:
+        if not _may_write_rule_for(self.request.user, team):
+            if team is None:
+                raise PermissionDenied("Only superusers write rules for every team; set a team.")
+            raise PermissionDenied("You need the change permission on the team.")
+
+
+def _may_write_rule_for(user, team) -> bool:
+    """Global rules act on every team's alerts: superusers only. A team's: its admins."""
+    if team is None:
+        return bool(user.is_superuser)
+    return has_capability(user, "change", team)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import django_filters
 from rest_framework.filters import OrderingFilter
+
+from reliability.models import AuditLog
 
 _PRIMARY_KEYS = {"pk", "-pk", "id", "-id"}
 
@@ -28,3 +31,12 @@ class StableOrderingFilter(OrderingFilter):
             list(query.get_meta().ordering) if query.default_ordering else []
         )
         return queryset.order_by(*with_tie_breaker(current))
+
+
+class AuditLogFilter(django_filters.FilterSet):
+    # a plain id, not a choice of all users: no answer differs for a user you cannot see
+    actor = django_filters.NumberFilter(field_name="actor_id")
+
+    class Meta:
+        model = AuditLog
+        fields = ["action", "object_type", "object_id", "actor", "via", "request_id"]

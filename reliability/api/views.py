@@ -4,6 +4,7 @@ from rest_framework import viewsets
 from rest_framework.exceptions import PermissionDenied
 
 from reliability import audit
+from reliability.api.filters import AuditLogFilter
 from reliability.api.serializers import AuditLogSerializer, TeamSerializer
 from reliability.api.viewsets import AuditedModelViewSet, CapabilityViewSetMixin
 from reliability.models import AuditLog, Team
@@ -38,7 +39,7 @@ class AuditLogViewSet(CapabilityViewSetMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = AuditLogSerializer
     queryset = AuditLog.objects.none()  # for the schema; get_queryset restricts
     capabilities = {"list": "view", "retrieve": "view"}
-    filterset_fields = ["action", "object_type", "object_id", "actor", "via", "request_id"]
+    filterset_class = AuditLogFilter
     search_fields = ["object_repr", "actor_repr", "action"]
     ordering_fields = ["timestamp"]
 
