@@ -12,6 +12,13 @@ How it differs from Drain:
   position has taken ``min_distinct`` different values (``min_distinct_code`` for values
   that look like code: Capitalised, UPPER_CASE, camelCase) they merge into one template
   with a ``<*>`` slot there. Merges cascade, so a template can grow several word slots.
+* Positions that look like values, by syntactic role (after ``key=``, after a delimited
+  ``key:``, a glued ``key=value``, quoted or bracketed as a whole, ``null``) or by shape
+  (digits, dotted/tilde/underscore identifiers, CamelCase compounds), need only
+  ``min_distinct_role`` values. Siblings with one constant skeleton that differ only in such
+  positions merge even when several positions differ at once.
+* A quantity with a unit and an optional parenthesised conversion ("1190 bytes (1.16 KB)",
+  "<1 sec") is one variable of varying length once forms with and without it are seen.
 * Templates that differ only in the length of a trailing run of variables (a list of block
   ids) merge into one "variadic" template whose last ``<*>`` takes one or more tokens.
 * Template ids are content hashes of the (generalised) template text, so they are stable
@@ -182,11 +189,43 @@ def _after_key(token: str, previous: str | None, following: str | None) -> bool:
     message, followed by punctuation, another key or a bracket. "ciod: failed to read"
     is a component label followed by a sentence, not a key and its value.
     """
-    if not _is_key(previous):
+    if previous is None or not _is_key(previous):
         return False
-    if previous[-1] == "=" or following is None or token[-1] in ",;)]}":  # type: ignore[index]
+    if previous[-1] == "=" or following is None or token[-1] in ",;)]}":
         return True
     return _is_key(following) or following[0] in "([{" or _KEYED_VALUE.match(following) is not None
+
+
+# Nouns that introduce a name ("for user cyrus by", "on host alpha,", "client Cron from"):
+# the word after one of them is a value when a preposition, punctuation or the end of the
+# message follows it and it is not a verb form ("job started by") or a function word.
+_NAMING_NOUNS = frozenset(
+    {
+        *("user", "users", "account", "owner", "peer", "tenant", "project", "group"),
+        *("host", "hostname", "node", "client", "server", "device", "interface", "domain"),
+        *("process", "program", "daemon", "service", "job", "task", "container", "session"),
+        *("queue", "topic", "table", "database", "volume"),
+    }
+)
+_NOT_NAMES = frozenset({"not", "no", "now", "will", "can", "cannot", "must", "may", "does"})
+_AFTER_NAME = frozenset(
+    {
+        *("by", "from", "to", "on", "at", "in", "for", "with", "via", "as", "of"),
+        *("and", "or", "is", "was", "has", "had"),
+    }
+)
+
+
+def _after_naming_noun(token: str, previous: str | None, following: str | None) -> bool:
+    """True for the name in "<noun> <name> <preposition | punctuation | end>"."""
+    if previous is None or previous.lower() not in _NAMING_NOUNS:
+        return False
+    word = token.rstrip(",;:)]}").lower()
+    if word.endswith(("ed", "ing")) or word in _AFTER_NAME or word in _NOT_NAMES:
+        return False  # "job started by", "task running on", "user is", "host not"
+    if following is None or token[-1] in ",;:)]}":
+        return True
+    return following in _AFTER_NAME or following[0] in "([{"
 
 
 # What a token's own text says about it being a value (``value_kind``).
@@ -224,7 +263,12 @@ def looks_variable(token: str, previous: str | None, following: str | None = Non
     value ("rhost=") does not.
     """
     kind = value_kind(token)
-    return kind == ALWAYS or (kind == BY_ROLE and _after_key(token, previous, following))
+    return kind == ALWAYS or (
+        kind == BY_ROLE
+        and (
+            _after_key(token, previous, following) or _after_naming_noun(token, previous, following)
+        )
+    )
 
 
 class Match(NamedTuple):
@@ -604,7 +648,11 @@ class TemplateMiner:
                 skel.append(WILDCARD)
                 prev = None
             elif (kind := self._value_kind(tok)) == ALWAYS or (
-                kind == BY_ROLE and _after_key(tok, prev, tpl.tokens[i + 1] if i + 1 < n else None)
+                kind == BY_ROLE
+                and (
+                    _after_key(tok, prev, nxt := tpl.tokens[i + 1] if i + 1 < n else None)
+                    or _after_naming_noun(tok, prev, nxt)
+                )
             ):
                 key = _KEY_PREFIX.match(tok)  # "user=root" and "user=guest" share "user="
                 keyed = key is not None and key.end() < len(tok)  # "nvme0:" is not a key

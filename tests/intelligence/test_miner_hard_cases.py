@@ -90,6 +90,17 @@ def test_bare_null_versus_a_name_is_a_slot() -> None:
     )
 
 
+def test_a_name_after_a_naming_noun_with_two_values_is_a_slot() -> None:
+    text = _one_template(
+        ["lock taken for user mallory by (pid=12)", "lock taken for user trent by (pid=40)"]
+    )
+    assert text == "lock taken for user <*> by (pid=<*>)"
+    _one_template(["drained node lyra, moving on", "drained node vega, moving on"])
+    # A word after the noun that a sentence continues from is not a name.
+    assert _count(["open file failed on retry", "open file succeeded on retry"]) == 2
+    assert _count(["session opened for alice", "session closed for alice"]) == 2
+
+
 def test_long_dotted_identifiers_with_two_values_are_one_slot() -> None:
     text = _one_template(
         [
@@ -226,7 +237,9 @@ def test_looks_variable_by_role_and_shape() -> None:
     assert looks_variable("a.b.c", None)
     assert looks_variable("null", None)
     assert not looks_variable("rhost=", "ruser=")
-    assert not looks_variable("fast", "queue")
+    assert not looks_variable("fast", "speed")
+    assert looks_variable("mallory", "user", "by")
+    assert not looks_variable("started", "job", "by")
     assert not looks_variable("SCREEN_ON", "action:")
     assert not looks_variable("(usable)", None)
 
