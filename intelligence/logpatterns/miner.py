@@ -229,12 +229,23 @@ def _after_naming_noun(token: str, previous: str | None, following: str | None) 
 
 
 # What a token's own text says about it being a value (``value_kind``).
-NEVER, BY_ROLE, ALWAYS = 0, 1, 2
+NEVER, BY_ROLE, ALWAYS, CODE_NAME = 0, 1, 2, 3
+_CODE_JOINERS = frozenset({"-", "=", ":", "/", "|"})
+
+
+def _names_a_code(tokens: list[str], i: int) -> bool:
+    """True for an UPPER_SNAKE name that spells out the masked code just before it
+    ("[HRESULT = 0x800f0805 - E_INVALID_PACKAGE]", "error 2 (ENOENT_FILE)"): it varies
+    with the code, so it is a value, not an event word."""
+    if i >= 2 and tokens[i - 1] in _CODE_JOINERS:
+        return WILDCARD in tokens[i - 2]
+    return i >= 1 and tokens[i][:1] in "([" and WILDCARD in tokens[i - 1]
 
 
 def value_kind(token: str) -> int:
     """ALWAYS when a token's text marks it as a value, BY_ROLE when it is one only after a
-    key, NEVER when it is a key, a label or an UPPER_SNAKE constant."""
+    key, CODE_NAME for an UPPER_SNAKE constant (a value only when it names a code), NEVER
+    for a key or a label."""
     if WILDCARD in token:
         return ALWAYS
     if token.isalpha():  # a plain word: only its role or being a null can make it a value
@@ -247,7 +258,7 @@ def value_kind(token: str) -> int:
     key = _KEY_PREFIX.match(token)
     value = _STRIP.sub("", token[key.end() :]) if key else core
     if _CONSTANT_NAME.match(value) and "_" in value:
-        return NEVER
+        return CODE_NAME
     if core in _NULLS or _KEYED_VALUE.match(token) or _ENCLOSED.match(token):
         return ALWAYS
     if _IDENTIFIER.search(core):
@@ -643,16 +654,21 @@ class TemplateMiner:
         values: list[str] = []
         slots: list[int] = []
         prev: str | None = None
-        for i, (tok, gen) in enumerate(zip(tpl.tokens, tpl.general, strict=True)):
+        tokens = tpl.tokens
+        for i, (tok, gen) in enumerate(zip(tokens, tpl.general, strict=True)):
             if gen:
                 skel.append(WILDCARD)
                 prev = None
-            elif (kind := self._value_kind(tok)) == ALWAYS or (
-                kind == BY_ROLE
-                and (
-                    _after_key(tok, prev, nxt := tpl.tokens[i + 1] if i + 1 < n else None)
-                    or _after_naming_noun(tok, prev, nxt)
+            elif (
+                (kind := self._value_kind(tok)) == ALWAYS
+                or (
+                    kind == BY_ROLE
+                    and (
+                        _after_key(tok, prev, nxt := tokens[i + 1] if i + 1 < n else None)
+                        or _after_naming_noun(tok, prev, nxt)
+                    )
                 )
+                or (kind == CODE_NAME and _names_a_code(tokens, i))
             ):
                 key = _KEY_PREFIX.match(tok)  # "user=root" and "user=guest" share "user="
                 keyed = key is not None and key.end() < len(tok)  # "nvme0:" is not a key

@@ -216,6 +216,17 @@ def test_enum_constants_in_value_positions_need_more_evidence() -> None:
     assert _count(lines) == 2
 
 
+def test_an_error_name_spelling_out_a_masked_code_is_a_value() -> None:
+    text = _one_template(
+        [
+            "Failed to stage bundle. [HRESULT = 0x800f0805 - E_INVALID_BUNDLE]",
+            "Failed to stage bundle. [HRESULT = 0x80070002 - E_FILE_MISSING]",
+        ]
+    )
+    assert text == "Failed to stage bundle. [HRESULT = <*> - <*>]"
+    _one_template(["open failed: error 2 (NO_SUCH_FILE)", "open failed: error 13 (ACCESS_DENIED)"])
+
+
 def test_different_keys_are_different_templates() -> None:
     assert _count(["limits cpuQuota:<7> set", "limits memQuota:<9> set"]) == 2
 
