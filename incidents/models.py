@@ -7,6 +7,7 @@ import secrets
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -88,7 +89,9 @@ class SLO(models.Model):
     objective = models.DecimalField(
         max_digits=6, decimal_places=3, help_text="target in percent, e.g. 99.9"
     )
-    window_days = models.PositiveSmallIntegerField(default=28)
+    window_days = models.PositiveSmallIntegerField(
+        default=28, validators=[MinValueValidator(1), MaxValueValidator(366)]
+    )
     good_query = models.TextField(help_text="PromQL counting good events")
     total_query = models.TextField(help_text="PromQL counting all events")
     description = models.TextField(blank=True)

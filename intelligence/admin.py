@@ -4,8 +4,10 @@ the evidence laid out as a ranked table whose every row shows the query behind i
 from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 
+from incidents.models import Service
 from incidents.visibility import incidents_for
-from intelligence.models import HypothesisVerdict, Insight
+from intelligence.models import HypothesisVerdict, Insight, SLOStatus
+from reliability.permissions import objects_for
 
 
 @admin.register(Insight)
@@ -218,6 +220,22 @@ class HypothesisVerdictAdmin(admin.ModelAdmin):
         if request.user.is_superuser:
             return queryset
         return queryset.filter(incident__in=incidents_for(request.user).values("pk"))
+
+
+@admin.register(SLOStatus)
+class SLOStatusAdmin(admin.ModelAdmin):
+    """Written by the beat job only: read-only here, visible as the SLO's service."""
+
+    list_display = ["slo", "severity", "sli", "budget_remaining", "evaluated_at", "error_at"]
+    list_filter = ["severity", "slo__service__team"]
+    search_fields = ["slo__name", "slo__service__slug"]
+    list_select_related = ["slo__service"]
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(slo__service__in=objects_for(request.user, "view", Service))
 
     def has_add_permission(self, request) -> bool:
         return False

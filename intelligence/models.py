@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from incidents.models import Incident
+from incidents.models import SLO, Incident
 
 
 class Insight(models.Model):
@@ -104,3 +104,37 @@ class HypothesisVerdict(models.Model):
 
     def __str__(self) -> str:
         return f"{self.incident.reference}: {self.service} / {self.kind} {self.verdict}"
+
+
+class SLOStatus(models.Model):
+    """The last evaluation of an SLO by the beat job: SLI, budget left, burn per window.
+
+    Stored rather than computed per request so the API answers without asking Prometheus
+    (fast, and still there, with ``error`` said, when Prometheus is down).
+    """
+
+    slo = models.OneToOneField(
+        SLO, on_delete=models.CASCADE, primary_key=True, related_name="burn_status"
+    )
+    evaluated_at = models.DateTimeField(null=True, blank=True)
+    sli = models.FloatField(null=True, blank=True, help_text="good/total over the SLO window")
+    window_error_ratio = models.FloatField(null=True, blank=True)
+    budget_remaining = models.FloatField(
+        null=True, blank=True, help_text="1 untouched, 0 spent, negative overspent"
+    )
+    windows = models.JSONField(
+        default=dict, blank=True, help_text="per window: good, total, error_ratio, burn_rate"
+    )
+    firing = models.JSONField(default=list, blank=True, help_text="window pairs burning now")
+    severity = models.CharField(max_length=10, blank=True, help_text="page, ticket or empty")
+    queries = models.JSONField(default=dict, blank=True, help_text="window -> [good, total]")
+    error = models.TextField(blank=True, help_text="why the last evaluation failed, if it did")
+    error_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "intelligence_slo_status"
+        verbose_name = "SLO status"
+        verbose_name_plural = "SLO statuses"
+
+    def __str__(self) -> str:
+        return f"{self.slo}: {self.severity or 'ok'}"

@@ -1,12 +1,17 @@
-"""Celery entry points of the analysis (queue ``analysis``). Thin: each calls ``runs``."""
+"""Celery entry points of the intelligence app (queue ``analysis``). Thin: each calls a
+domain function (``runs`` for analyses, ``slo.service`` for SLO burn)."""
 
 from __future__ import annotations
+
+from dataclasses import asdict
 
 from celery import shared_task
 from django.utils import timezone
 
 from intelligence import dispatch, runs
 from intelligence.analysis.sources import metric_reader, signals_for_run
+from intelligence.slo import service as slo_service
+from intelligence.slo.source import NotConfigured, instant_query
 
 
 @shared_task(bind=True, acks_late=True, max_retries=60, ignore_result=True)
@@ -33,3 +38,16 @@ def reanalyse_open_incidents() -> dict:
     due = runs.incidents_due(timezone.now())
     queued = sum(dispatch.request_and_dispatch(pk, "scheduled") is not None for pk in due)
     return {"due": len(due), "queued": queued}
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def evaluate_slos() -> dict:
+    """Beat, every minute: every SLO's SLI, budget and burn; burn alerts into ingestion."""
+    try:
+        query, close = instant_query()
+    except NotConfigured as exc:
+        return {"skipped": str(exc)}
+    try:
+        return asdict(slo_service.evaluate_slos(timezone.now(), query))
+    finally:
+        close()

@@ -187,6 +187,8 @@ CELERY_TIMEZONE = TIME_ZONE
 # Incident behaviour
 INCIDENT_AUTO_RESOLVE = env.bool("INCIDENT_AUTO_RESOLVE", default=True)
 INCIDENT_STALE_AFTER_HOURS = env.int("INCIDENT_STALE_AFTER_HOURS", default=24)
+# An SLO burn alert's endsAt is this far ahead; the beat job re-sends it while it burns
+SLO_ALERT_HOLD_SECONDS = env.int("SLO_ALERT_HOLD_SECONDS", default=600)
 
 # Outside systems (used by intelligence and remediation)
 PROMETHEUS_URL = env("PROMETHEUS_URL", default="")

@@ -238,6 +238,8 @@ CASES = [
         detail=False,
         refers=True,
     ),
+    Case("slo status list", "get", lambda o: "/api/v1/slos/status/", "view", 200, detail=False),
+    Case("slo status detail", "get", lambda o: f"/api/v1/slos/{o['slo'].pk}/status/", "view", 200),
     Case("integration list", "get", lambda o: "/api/v1/integrations/", "view", 200, detail=False),
     Case(
         "integration detail",

@@ -12,6 +12,14 @@ How it differs from Drain:
   position has taken ``min_distinct`` different values (``min_distinct_code`` for values
   that look like code: Capitalised, UPPER_CASE, camelCase) they merge into one template
   with a ``<*>`` slot there. Merges cascade, so a template can grow several word slots.
+* Positions that look like values, by syntactic role (after ``key=``, after a delimited
+  ``key:``, a name after "user"/"host"-like nouns, a glued ``key=value``, quoted or
+  bracketed as a whole, ``null``, an error name next to its code) or by shape
+  (digits, dotted/tilde/underscore identifiers, CamelCase compounds), need only
+  ``min_distinct_role`` values. Siblings with one constant skeleton that differ only in such
+  positions merge even when several positions differ at once.
+* A quantity with a unit and an optional parenthesised conversion ("1190 bytes (1.16 KB)",
+  "<1 sec") is one variable of varying length once forms with and without it are seen.
 * Templates that differ only in the length of a trailing run of variables (a list of block
   ids) merge into one "variadic" template whose last ``<*>`` takes one or more tokens.
 * Template ids are content hashes of the (generalised) template text, so they are stable
@@ -24,7 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -182,20 +190,63 @@ def _after_key(token: str, previous: str | None, following: str | None) -> bool:
     message, followed by punctuation, another key or a bracket. "ciod: failed to read"
     is a component label followed by a sentence, not a key and its value.
     """
-    if not _is_key(previous):
+    if previous is None or not _is_key(previous):
         return False
-    if previous[-1] == "=" or following is None or token[-1] in ",;)]}":  # type: ignore[index]
+    if previous[-1] == "=" or following is None or token[-1] in ",;)]}":
         return True
     return _is_key(following) or following[0] in "([{" or _KEYED_VALUE.match(following) is not None
 
 
+# Nouns that introduce a name ("for user cyrus by", "on host alpha,", "client Cron from"):
+# the word after one of them is a value when a preposition, punctuation or the end of the
+# message follows it and it is not a verb form ("job started by") or a function word.
+_NAMING_NOUNS = frozenset(
+    {
+        *("user", "users", "account", "owner", "peer", "tenant", "project", "group"),
+        *("host", "hostname", "node", "client", "server", "device", "interface", "domain"),
+        *("process", "program", "daemon", "service", "job", "task", "container", "session"),
+        *("queue", "topic", "table", "database", "volume"),
+    }
+)
+_NOT_NAMES = frozenset({"not", "no", "now", "will", "can", "cannot", "must", "may", "does"})
+_AFTER_NAME = frozenset(
+    {
+        *("by", "from", "to", "on", "at", "in", "for", "with", "via", "as", "of"),
+        *("and", "or", "is", "was", "has", "had"),
+    }
+)
+
+
+def _after_naming_noun(token: str, previous: str | None, following: str | None) -> bool:
+    """True for the name in "<noun> <name> <preposition | punctuation | end>"."""
+    if previous is None or previous.lower() not in _NAMING_NOUNS:
+        return False
+    word = token.rstrip(",;:)]}").lower()
+    if word.endswith(("ed", "ing")) or word in _AFTER_NAME or word in _NOT_NAMES:
+        return False  # "job started by", "task running on", "user is", "host not"
+    if following is None or token[-1] in ",;:)]}":
+        return True
+    return following in _AFTER_NAME or following[0] in "([{"
+
+
 # What a token's own text says about it being a value (``value_kind``).
-NEVER, BY_ROLE, ALWAYS = 0, 1, 2
+NEVER, BY_ROLE, ALWAYS, CODE_NAME = 0, 1, 2, 3
+_CODE_JOINERS = frozenset({"-", "=", ":", "/", "|"})
+
+
+def _names_a_code(tokens: list[str], i: int) -> bool:
+    """True for an UPPER_SNAKE name that spells out the masked code just before it
+    ("[HRESULT = 0x800f0805 - E_INVALID_PACKAGE]", "error 2 (ENOENT_FILE)"): it varies
+    with the code, so it is a value, not an event word."""
+    if i >= 2 and tokens[i - 1] in _CODE_JOINERS:
+        return WILDCARD in tokens[i - 2]
+    return i >= 1 and tokens[i][:1] in "([" and WILDCARD in tokens[i - 1]
 
 
 def value_kind(token: str) -> int:
     """ALWAYS when a token's text marks it as a value, BY_ROLE when it is one only after a
-    key, NEVER when it is a key, a label or an UPPER_SNAKE constant."""
+    key, CODE_NAME for an UPPER_SNAKE constant (a value only when it names a code), NEVER
+    for a key or a label."""
     if WILDCARD in token:
         return ALWAYS
     if token.isalpha():  # a plain word: only its role or being a null can make it a value
@@ -208,7 +259,7 @@ def value_kind(token: str) -> int:
     key = _KEY_PREFIX.match(token)
     value = _STRIP.sub("", token[key.end() :]) if key else core
     if _CONSTANT_NAME.match(value) and "_" in value:
-        return NEVER
+        return CODE_NAME
     if core in _NULLS or _KEYED_VALUE.match(token) or _ENCLOSED.match(token):
         return ALWAYS
     if _IDENTIFIER.search(core):
@@ -216,15 +267,31 @@ def value_kind(token: str) -> int:
     return NEVER if token[-1] == ":" else BY_ROLE  # "nvme:" labels what follows
 
 
-def looks_variable(token: str, previous: str | None, following: str | None = None) -> bool:
-    """True when a constant token sits where values go or is shaped like an identifier.
+def value_at(tokens: Sequence[str], i: int, kind: int | None = None) -> bool:
+    """True when the constant ``tokens[i]`` sits where values go or is shaped like one.
 
     Such positions need less evidence to become a slot (``min_distinct_role`` values). An
     already masked token counts too ("user=<*>" next to "user=root"); a key with an empty
-    value ("rhost=") does not.
+    value ("rhost=") does not. ``kind`` is ``value_kind(tokens[i])`` when already known.
     """
-    kind = value_kind(token)
-    return kind == ALWAYS or (kind == BY_ROLE and _after_key(token, previous, following))
+    token = tokens[i]
+    if kind is None:
+        kind = value_kind(token)
+    if kind == ALWAYS:
+        return True
+    if kind == CODE_NAME:
+        return _names_a_code(tokens, i)
+    if kind == NEVER:
+        return False
+    previous = tokens[i - 1] if i > 0 else None
+    following = tokens[i + 1] if i + 1 < len(tokens) else None
+    return _after_key(token, previous, following) or _after_naming_noun(token, previous, following)
+
+
+def looks_variable(token: str, previous: str | None = None, following: str | None = None) -> bool:
+    """``value_at`` for one token between its neighbours."""
+    tokens = [t for t in (previous, token, following) if t is not None]
+    return value_at(tokens, 0 if previous is None else 1)
 
 
 class Match(NamedTuple):
@@ -598,23 +665,19 @@ class TemplateMiner:
         skel: list[Any] = []
         values: list[str] = []
         slots: list[int] = []
-        prev: str | None = None
-        for i, (tok, gen) in enumerate(zip(tpl.tokens, tpl.general, strict=True)):
+        # Generalised slots read as "<*>": they are neither keys nor naming nouns.
+        tokens = [WILDCARD if g else t for t, g in zip(tpl.tokens, tpl.general, strict=True)]
+        for i, (tok, gen) in enumerate(zip(tokens, tpl.general, strict=True)):
             if gen:
                 skel.append(WILDCARD)
-                prev = None
-            elif (kind := self._value_kind(tok)) == ALWAYS or (
-                kind == BY_ROLE and _after_key(tok, prev, tpl.tokens[i + 1] if i + 1 < n else None)
-            ):
+            elif value_at(tokens, i, self._value_kind(tok)):
                 key = _KEY_PREFIX.match(tok)  # "user=root" and "user=guest" share "user="
                 keyed = key is not None and key.end() < len(tok)  # "nvme0:" is not a key
                 skel.append(("key", key.group(0)) if keyed else ("value",))
                 values.append(tok)
                 slots.append(i)
-                prev = tok
             else:
                 skel.append(tok)
-                prev = tok
         if not values:
             return None
         return (n, *skel), tuple(values), slots

@@ -46,3 +46,19 @@ def test_grid_starts_with_the_shipped_default_and_covers_every_combination() -> 
     for values in GRID.values():
         expected *= len(values)
     assert len({tuple(sorted(c.items())) for c in configs}) == expected
+
+
+def test_few_values_variant_keeps_two_values_per_variable_and_the_constants() -> None:
+    from benchmarks.bench_logs import few_values_variant
+
+    template = "session opened for user <*> by (uid=<*>)"
+    users = ["ann", "bob", "cid", "dee", "eve"]
+    contents = [f"session opened for user {u} by (uid={i})" for i, u in enumerate(users)]
+    out = few_values_variant(contents, [template] * len(users), keep=2)
+    assert out[:2] == contents[:2]
+    names = {line.split()[4] for line in out}
+    uids = {line.split("uid=")[1] for line in out}
+    assert names == {"ann", "bob"} and uids == {"0)", "1)"}
+    assert all(line.startswith("session opened for user ") for line in out)
+    # A line that does not fit its template is left alone.
+    assert few_values_variant(["other text"], [template]) == ["other text"]

@@ -90,6 +90,17 @@ def test_bare_null_versus_a_name_is_a_slot() -> None:
     )
 
 
+def test_a_name_after_a_naming_noun_with_two_values_is_a_slot() -> None:
+    text = _one_template(
+        ["lock taken for user mallory by (pid=12)", "lock taken for user trent by (pid=40)"]
+    )
+    assert text == "lock taken for user <*> by (pid=<*>)"
+    _one_template(["drained node lyra, moving on", "drained node vega, moving on"])
+    # A word after the noun that a sentence continues from is not a name.
+    assert _count(["open file failed on retry", "open file succeeded on retry"]) == 2
+    assert _count(["session opened for alice", "session closed for alice"]) == 2
+
+
 def test_long_dotted_identifiers_with_two_values_are_one_slot() -> None:
     text = _one_template(
         [
@@ -205,6 +216,17 @@ def test_enum_constants_in_value_positions_need_more_evidence() -> None:
     assert _count(lines) == 2
 
 
+def test_an_error_name_spelling_out_a_masked_code_is_a_value() -> None:
+    text = _one_template(
+        [
+            "Failed to stage bundle. [HRESULT = 0x800f0805 - E_INVALID_BUNDLE]",
+            "Failed to stage bundle. [HRESULT = 0x80070002 - E_FILE_MISSING]",
+        ]
+    )
+    assert text == "Failed to stage bundle. [HRESULT = <*> - <*>]"
+    _one_template(["open failed: error 2 (NO_SUCH_FILE)", "open failed: error 13 (ACCESS_DENIED)"])
+
+
 def test_different_keys_are_different_templates() -> None:
     assert _count(["limits cpuQuota:<7> set", "limits memQuota:<9> set"]) == 2
 
@@ -226,7 +248,9 @@ def test_looks_variable_by_role_and_shape() -> None:
     assert looks_variable("a.b.c", None)
     assert looks_variable("null", None)
     assert not looks_variable("rhost=", "ruser=")
-    assert not looks_variable("fast", "queue")
+    assert not looks_variable("fast", "speed")
+    assert looks_variable("mallory", "user", "by")
+    assert not looks_variable("started", "job", "by")
     assert not looks_variable("SCREEN_ON", "action:")
     assert not looks_variable("(usable)", None)
 
@@ -265,3 +289,37 @@ def test_sibling_indexes_stay_bounded() -> None:
     # Two constants in eight tokens: too few for a merge, so the skeleton group only grows.
     m.add_many([f"a b v{i}.x w{i}.y u{i}.z t{i}.q s{i}.r p{i}.s" for i in range(300)])
     assert all(len(g) <= miner_module._MAX_GROUP for g in m._skeletons.values())
+
+
+def test_span_and_skeleton_merges_survive_a_state_round_trip() -> None:
+    import json
+
+    m = TemplateMiner()
+    m.add_many(
+        [
+            "tunnel closed, 1190 bytes (1.16 KB) out, open 00:02",
+            "tunnel closed, 0 bytes out, open <1 sec",
+            "dispatch batch queue=fast owner=ledger accepted",
+            "dispatch batch queue=slow owner=ledger accepted",
+        ]
+    )
+    restored = TemplateMiner.from_state(json.loads(json.dumps(m.to_state())))
+    assert {t.text for t in restored.templates.values()} == {t.text for t in m.templates.values()}
+    tid = restored.add("tunnel closed, 2048 bytes (2.00 KB) out, open 00:07").template_id
+    assert restored.template_of(tid).text == "tunnel closed, <*> out, open <*>"
+    tid = restored.add("dispatch batch queue=bulk owner=ledger accepted").template_id
+    assert restored.template_of(tid).text == "dispatch batch queue=<*> owner=ledger accepted"
+    assert len(restored.templates) == 2
+
+
+def test_merged_ids_do_not_depend_on_arrival_order() -> None:
+    lines = [
+        "tunnel closed, 1190 bytes (1.16 KB) out, open 00:02",
+        "tunnel closed, 0 bytes out, open <1 sec",
+        "dispatch batch queue=fast owner=ledger accepted",
+        "dispatch batch queue=slow owner=ledger accepted",
+    ]
+    a, b = TemplateMiner(), TemplateMiner()
+    ids_a = [a.resolve(i) for i in a.add_many(lines)]
+    ids_b = [b.resolve(i) for i in b.add_many(lines[::-1])][::-1]
+    assert ids_a == ids_b

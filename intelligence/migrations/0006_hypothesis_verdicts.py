@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('incidents', '0007_alert_check_variant'),
-        ('intelligence', '0003_reanalysis_schedule'),
+        ('intelligence', '0005_slo_burn_schedule'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
